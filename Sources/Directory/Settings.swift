@@ -1,0 +1,147 @@
+import Foundation
+
+/// How a setting's raw LDAP value is checked. Every setting has one; see ldap-schema/SETTINGS.md.
+public enum ValidationRule: Sendable {
+    case integer(ClosedRange<Int>)
+    case oneOf([String])
+    case boolean
+    case absolutePath
+    case ipAddress
+    case hostName
+    case dnsServer
+
+    /// Returns the value in canonical form, or why it is invalid.
+    public func validate(_ raw: String) -> Result<String, SettingProblem.Reason> {
+        let value = raw.trimmingCharacters(in: .whitespaces)
+        switch self {
+        case .integer(let range):
+            guard let number = Int(value) else { return .failure(.init("`\(raw)` is not an integer")) }
+            guard range.contains(number) else {
+                return .failure(.init("\(number) is outside \(range.lowerBound)…\(range.upperBound)"))
+            }
+            return .success(String(number))
+        case .oneOf(let allowed):
+            let lowered = value.lowercased()
+            guard allowed.contains(lowered) else {
+                return .failure(.init("`\(raw)` is not one of: \(allowed.joined(separator: ", "))"))
+            }
+            return .success(lowered)
+        case .boolean:
+            switch value.uppercased() {
+            case "TRUE": return .success("TRUE")
+            case "FALSE": return .success("FALSE")
+            default: return .failure(.init("`\(raw)` is not TRUE or FALSE"))
+            }
+        case .absolutePath:
+            guard value.hasPrefix("/") else { return .failure(.init("`\(raw)` is not an absolute path")) }
+            guard !value.split(separator: "/").contains("..") else {
+                return .failure(.init("`\(raw)` contains a `..` component"))
+            }
+            guard !value.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
+                return .failure(.init("the path contains control characters"))
+            }
+            return .success(value)
+        case .ipAddress:
+            guard IPAddressText.isValid(value) else { return .failure(.init("`\(raw)` is not an IPv4 or IPv6 address")) }
+            return .success(value)
+        case .hostName:
+            guard HostNameText.isValid(value) else { return .failure(.init("`\(raw)` is not a valid host name")) }
+            return .success(value.lowercased())
+        case .dnsServer:
+            if IPAddressText.isValid(value) { return .success(value) }
+            let parts = value.split(separator: ":")
+            if parts.count == 2, IPAddressText.isIPv4(String(parts[0])), let port = Int(parts[1]), (1...65535).contains(port) {
+                return .success(value)
+            }
+            return .failure(.init("`\(raw)` is not an IP address with an optional :port"))
+        }
+    }
+}
+
+public struct SettingDefinition: Sendable {
+    public let attribute: String
+    public let multiValued: Bool
+    /// Canonical default values; empty means "unset".
+    public let defaultValues: [String]
+    public let rule: ValidationRule
+    public let summary: String
+}
+
+/// The registry of every setting a node reads from LDAP. Nothing else in the code reads
+/// setting attributes by name: modules read the typed `NodeConfig`.
+public enum SettingsRegistry {
+    static let portRange = 1...65535
+
+    public static let all: [SettingDefinition] = [
+        .init(attribute: "svcpkgModule", multiValued: true, defaultValues: ModuleName.allCases.map(\.rawValue),
+              rule: .oneOf(ModuleName.allCases.map(\.rawValue)), summary: "protocol modules this node runs"),
+        .init(attribute: "svcpkgNodeState", multiValued: false, defaultValues: ["active"],
+              rule: .oneOf(NodeState.allCases.map(\.rawValue)), summary: "active, drain (no new connections) or maint"),
+        .init(attribute: "svcpkgListenAddress", multiValued: false, defaultValues: ["0.0.0.0"],
+              rule: .ipAddress, summary: "address every listener binds"),
+        .init(attribute: "svcpkgSmtpPort", multiValued: false, defaultValues: ["25"], rule: .integer(portRange), summary: "SMTP (MX) port"),
+        .init(attribute: "svcpkgSubmissionPort", multiValued: false, defaultValues: ["587"], rule: .integer(portRange), summary: "submission port (STARTTLS)"),
+        .init(attribute: "svcpkgSmtpsPort", multiValued: false, defaultValues: ["465"], rule: .integer(portRange), summary: "submission port (implicit TLS)"),
+        .init(attribute: "svcpkgPop3Port", multiValued: false, defaultValues: ["110"], rule: .integer(portRange), summary: "POP3 port"),
+        .init(attribute: "svcpkgPop3sPort", multiValued: false, defaultValues: ["995"], rule: .integer(portRange), summary: "POP3 over TLS port"),
+        .init(attribute: "svcpkgImapPort", multiValued: false, defaultValues: ["143"], rule: .integer(portRange), summary: "IMAP port"),
+        .init(attribute: "svcpkgImapsPort", multiValued: false, defaultValues: ["993"], rule: .integer(portRange), summary: "IMAP over TLS port"),
+        .init(attribute: "svcpkgIrcPort", multiValued: false, defaultValues: ["6667"], rule: .integer(portRange), summary: "IRC port"),
+        .init(attribute: "svcpkgIrcsPort", multiValued: false, defaultValues: ["6697"], rule: .integer(portRange), summary: "IRC over TLS port"),
+        .init(attribute: "svcpkgHttpPort", multiValued: false, defaultValues: ["80"], rule: .integer(portRange), summary: "HTTP port (web, /healthz)"),
+        .init(attribute: "svcpkgHttpsPort", multiValued: false, defaultValues: ["443"], rule: .integer(portRange), summary: "HTTPS port"),
+        .init(attribute: "svcpkgAgentPort", multiValued: false, defaultValues: ["9777"], rule: .integer(portRange), summary: "HAProxy agent-check port"),
+        .init(attribute: "svcpkgSharedRoot", multiValued: false, defaultValues: ["/srv/svcpkg"], rule: .absolutePath, summary: "root of the shared tree"),
+        .init(attribute: "svcpkgLogLevel", multiValued: false, defaultValues: ["info"],
+              rule: .oneOf(["trace", "debug", "info", "notice", "warning", "error", "critical"]), summary: "log level"),
+        .init(attribute: "svcpkgLockStaleTimeout", multiValued: false, defaultValues: ["30"], rule: .integer(1...3600), summary: "seconds after which an untouched lock file may be broken"),
+        .init(attribute: "svcpkgHeartbeatInterval", multiValued: false, defaultValues: ["2"], rule: .integer(1...60), summary: "seconds between heartbeat touches"),
+        .init(attribute: "svcpkgHeartbeatStaleAfter", multiValued: false, defaultValues: ["10"], rule: .integer(2...3600), summary: "heartbeat age (s) after which a node counts as stale"),
+        .init(attribute: "svcpkgConfigPollInterval", multiValued: false, defaultValues: ["1000"], rule: .integer(100...60000), summary: "milliseconds between LDAP config polls"),
+        .init(attribute: "svcpkgDrainTimeout", multiValued: false, defaultValues: ["30"], rule: .integer(0...86400), summary: "seconds sessions get to finish on SIGTERM"),
+        .init(attribute: "svcpkgMaxConnections", multiValued: false, defaultValues: ["10000"], rule: .integer(1...1_000_000), summary: "connections at which the node reports full load"),
+        .init(attribute: "svcpkgTlsCertificateFile", multiValued: false, defaultValues: [], rule: .absolutePath, summary: "PEM certificate chain"),
+        .init(attribute: "svcpkgTlsKeyFile", multiValued: false, defaultValues: [], rule: .absolutePath, summary: "PEM private key"),
+        .init(attribute: "svcpkgAllowPlaintextAuthLoopback", multiValued: false, defaultValues: ["FALSE"], rule: .boolean, summary: "allow plaintext auth without TLS from loopback (dev)"),
+        .init(attribute: "svcpkgMaxMessageSize", multiValued: false, defaultValues: ["52428800"], rule: .integer(1024...2_147_483_647), summary: "largest message accepted, bytes"),
+        .init(attribute: "svcpkgDnsServer", multiValued: false, defaultValues: [], rule: .dnsServer, summary: "DNS server for MX lookups (empty: system resolver)"),
+        .init(attribute: "svcpkgHostname", multiValued: false, defaultValues: [], rule: .hostName, summary: "host name in banners (empty: the node name)"),
+    ]
+
+    public static let byAttribute: [String: SettingDefinition] = Dictionary(
+        uniqueKeysWithValues: all.map { ($0.attribute.lowercased(), $0) })
+
+    public static var attributeNames: [String] { all.map(\.attribute) }
+}
+
+public enum ModuleName: String, CaseIterable, Sendable, Codable {
+    case smtp, submission, pop3, imap, chat, web
+}
+
+public enum NodeState: String, CaseIterable, Sendable, Codable {
+    case active, drain, maint
+}
+
+enum IPAddressText {
+    static func isIPv4(_ text: String) -> Bool {
+        var address = in_addr()
+        return inet_pton(AF_INET, text, &address) == 1
+    }
+
+    static func isValid(_ text: String) -> Bool {
+        var address6 = in6_addr()
+        return isIPv4(text) || inet_pton(AF_INET6, text, &address6) == 1
+    }
+}
+
+enum HostNameText {
+    static func isValid(_ text: String) -> Bool {
+        guard (1...253).contains(text.utf8.count) else { return false }
+        return text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            (1...63).contains(label.utf8.count) && label.first != "-" && label.last != "-"
+                && label.utf8.allSatisfy { byte in
+                    (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || byte == UInt8(ascii: "-")
+                }
+        }
+    }
+}

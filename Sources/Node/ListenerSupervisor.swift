@@ -1,0 +1,214 @@
+import Directory
+import Foundation
+import Hummingbird
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ServiceLifecycle
+
+/// Keeps the node's listeners in line with the effective config: binds what is enabled,
+/// rebinds when an address or port changes, and on graceful shutdown drains (the agent says
+/// `drain`, sessions get `svcpkgDrainTimeout` seconds) before closing the rest.
+public struct ListenerSupervisor: Service {
+    static let reconcileInterval: Duration = .milliseconds(200)
+    static let retryAfterFailure: TimeInterval = 5
+
+    let runtime: NodeRuntime
+    let logger: Logger
+
+    public init(runtime: NodeRuntime, logger: Logger) {
+        self.runtime = runtime
+        self.logger = logger
+    }
+
+    struct Endpoint: Equatable, CustomStringConvertible {
+        var host: String
+        var port: Int
+        var description: String { "\(host):\(port)" }
+    }
+
+    final class State {
+        var http: (endpoint: Endpoint, server: HTTPHealthServer)?
+        var agent: (endpoint: Endpoint, server: AgentCheckServer)?
+        var failures: [String: (endpoint: Endpoint, at: Date)] = [:]
+    }
+
+    public func run() async throws {
+        let stopping = NIOLockedValueBox(false)
+        let state = State()
+        await withGracefulShutdownHandler {
+            while !stopping.withLockedValue({ $0 }) && !Task.isCancelled {
+                await reconcile(state)
+                try? await Task.sleep(for: Self.reconcileInterval)
+            }
+        } onGracefulShutdown: {
+            stopping.withLockedValue { $0 = true }
+        }
+        runtime.update { $0.shuttingDown = true }
+        await drain()
+        if let agent = state.agent { await agent.server.stop() }
+        if let http = state.http { await http.server.stop() }
+        logger.notice("listeners closed")
+    }
+
+    /// Waits until no session is left or the drain timeout passes.
+    func drain() async {
+        let timeout = TimeInterval(runtime.snapshot.nodeConfig.drainTimeout)
+        let deadline = Date().addingTimeInterval(timeout)
+        logger.notice("draining", metadata: ["connections": "\(runtime.snapshot.activeConnections)", "timeout": "\(Int(timeout))s"])
+        while runtime.snapshot.activeConnections > 0 && Date() < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        let left = runtime.snapshot.activeConnections
+        if left > 0 { logger.warning("drain timeout reached; closing remaining sessions", metadata: ["connections": "\(left)"]) }
+    }
+
+    func reconcile(_ state: State) async {
+        let config = runtime.snapshot.nodeConfig
+        let httpEndpoint = Endpoint(host: config.listenAddress, port: config.httpPort)
+        if state.http?.endpoint != httpEndpoint, shouldTry("http", httpEndpoint, state) {
+            if let old = state.http {
+                logger.notice("rebinding HTTP", metadata: ["from": "\(old.endpoint)", "to": "\(httpEndpoint)"])
+                await old.server.stop()
+                state.http = nil
+            }
+            do {
+                let server = try await HTTPHealthServer.start(host: httpEndpoint.host, port: httpEndpoint.port, runtime: runtime, logger: logger)
+                state.http = (httpEndpoint, server)
+                state.failures["http"] = nil
+                setStatus("http", .up(address: httpEndpoint.host, port: httpEndpoint.port))
+                logger.info("HTTP listening", metadata: ["endpoint": "\(httpEndpoint)"])
+            } catch {
+                state.failures["http"] = (httpEndpoint, Date())
+                setStatus("http", .failed("cannot bind \(httpEndpoint): \(error)"))
+                logger.error("cannot bind HTTP", metadata: ["endpoint": "\(httpEndpoint)", "error": "\(error)"])
+            }
+        }
+        let agentEndpoint = Endpoint(host: config.listenAddress, port: config.agentPort)
+        if state.agent?.endpoint != agentEndpoint, shouldTry("agent", agentEndpoint, state) {
+            if let old = state.agent {
+                await old.server.stop()
+                state.agent = nil
+            }
+            do {
+                let server = try await AgentCheckServer.start(host: agentEndpoint.host, port: agentEndpoint.port, runtime: runtime)
+                state.agent = (agentEndpoint, server)
+                state.failures["agent"] = nil
+                setStatus("agent", .up(address: agentEndpoint.host, port: agentEndpoint.port))
+                logger.info("agent-check listening", metadata: ["endpoint": "\(agentEndpoint)"])
+            } catch {
+                state.failures["agent"] = (agentEndpoint, Date())
+                setStatus("agent", .failed("cannot bind \(agentEndpoint): \(error)"))
+                logger.error("cannot bind agent-check", metadata: ["endpoint": "\(agentEndpoint)", "error": "\(error)"])
+            }
+        }
+        // Protocol modules arrive with their issues; until then an enabled one says so plainly.
+        runtime.update { snapshot in
+            for module in ModuleName.allCases {
+                snapshot.listeners[module.rawValue] = config.modules.contains(module) ? .notInThisBuild : .disabled
+            }
+        }
+    }
+
+    private func shouldTry(_ key: String, _ endpoint: Endpoint, _ state: State) -> Bool {
+        guard let failure = state.failures[key], failure.endpoint == endpoint else { return true }
+        return Date().timeIntervalSince(failure.at) >= Self.retryAfterFailure
+    }
+
+    private func setStatus(_ key: String, _ status: NodeRuntime.ListenerStatus) {
+        runtime.update { $0.listeners[key] = status }
+    }
+}
+
+/// Hummingbird application serving `/healthz`, run in a service group of its own so that it
+/// can be stopped (and rebound) without stopping the node.
+final class HTTPHealthServer: Sendable {
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    private init(group: ServiceGroup, task: Task<Void, any Error>) {
+        self.group = group
+        self.task = task
+    }
+
+    static func start(host: String, port: Int, runtime: NodeRuntime, logger: Logger) async throws -> HTTPHealthServer {
+        let router = Router()
+        router.get("/healthz") { _, _ -> Response in
+            let report = HealthReport(runtime: runtime)
+            return Response(
+                status: .init(code: report.httpStatus),
+                headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: report.json() + "\n")))
+        }
+        let started = OneShot<Void>()
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "svcpkg"),
+            onServerRunning: { _ in started.succeed(()) },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let task = Task {
+            do {
+                try await group.run()
+                started.fail(CancellationError())
+            } catch {
+                started.fail(error)
+                throw error
+            }
+        }
+        try await started.wait()
+        return HTTPHealthServer(group: group, task: task)
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+    }
+}
+
+/// A value delivered once, awaited once.
+final class OneShot<Value: Sendable>: Sendable {
+    private enum State {
+        case pending
+        case waiting(CheckedContinuation<Value, any Error>)
+        case done(Result<Value, any Error>)
+    }
+
+    private let state = NIOLockedValueBox<State>(.pending)
+
+    func succeed(_ value: Value) { complete(.success(value)) }
+    func fail(_ error: any Error) { complete(.failure(error)) }
+
+    private func complete(_ result: Result<Value, any Error>) {
+        let continuation: CheckedContinuation<Value, any Error>? = state.withLockedValue { state in
+            switch state {
+            case .pending:
+                state = .done(result)
+                return nil
+            case .waiting(let continuation):
+                state = .done(result)
+                return continuation
+            case .done:
+                return nil
+            }
+        }
+        continuation?.resume(with: result)
+    }
+
+    func wait() async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready: Result<Value, any Error>? = state.withLockedValue { state in
+                switch state {
+                case .pending:
+                    state = .waiting(continuation)
+                    return nil
+                case .done(let result):
+                    return result
+                case .waiting:
+                    return .failure(CancellationError())
+                }
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+}

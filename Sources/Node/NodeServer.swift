@@ -1,0 +1,80 @@
+import Directory
+import Foundation
+import Logging
+import NIOPosix
+import ServiceLifecycle
+
+public enum NodeStartError: Error, CustomStringConvertible {
+    case noConfig(ldapError: String, cachePath: String)
+
+    public var description: String {
+        switch self {
+        case .noConfig(let ldapError, let cachePath):
+            return "cannot start: LDAP is unreachable (\(ldapError)) and there is no cached config at \(cachePath); fix LDAP access (see `svcpkg check`) and start again"
+        }
+    }
+}
+
+/// `svcpkg serve`: loads the config (LDAP, else the local cache), then runs the watcher,
+/// the heartbeat and the listeners as one service group; SIGTERM/SIGINT drain and stop.
+public struct NodeServer {
+    public let bootstrap: Bootstrap
+    public let cacheDirectory: String
+    public let logger: Logger
+
+    public init(bootstrap: Bootstrap, cacheDirectory: String, logger: Logger) {
+        self.bootstrap = bootstrap
+        self.cacheDirectory = cacheDirectory
+        var logger = logger
+        logger[metadataKey: "node"] = "\(bootstrap.node)"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let directory = try DirectoryClient(bootstrap: bootstrap, logger: logger)
+        let cache = ConfigCache(directory: cacheDirectory)
+        let cached = cache.load()
+        let runtime: NodeRuntime
+        do {
+            let entries = try await directory.configEntries(node: bootstrap.node)
+            let effective = EffectiveConfig.resolve(
+                nodeName: bootstrap.node, cluster: entries.cluster, node: entries.node, previous: cached?.effective)
+            runtime = NodeRuntime(config: effective, origin: .ldap, confirmedAt: Date(), ldapReachable: true, version: svcpkgVersion)
+            try? cache.save(.init(savedAt: Date(), entries: entries, effective: effective))
+            if entries.cluster == nil { logger.warning("no cluster entry in LDAP; using built-in defaults", metadata: ["dn": "\(directory.layout.clusterDN)"]) }
+            if entries.node == nil { logger.warning("no node entry in LDAP; running on cluster defaults", metadata: ["dn": "\(directory.layout.nodeDN(bootstrap.node))"]) }
+        } catch {
+            guard let cached else {
+                throw NodeStartError.noConfig(ldapError: "\(error)", cachePath: cache.path)
+            }
+            logger.error("LDAP unreachable at start; serving with the cached config", metadata: [
+                "error": "\(error)", "cachedAt": "\(cached.savedAt)",
+            ])
+            runtime = NodeRuntime(config: cached.effective, origin: .cache, confirmedAt: cached.savedAt, ldapReachable: false, version: svcpkgVersion)
+            runtime.update { $0.ldapError = "\(error)" }
+        }
+        let snapshot = runtime.snapshot
+        NodeLogLevel.set(NodeLogLevel.parse(snapshot.nodeConfig.logLevel))
+        for problem in snapshot.config.problems { logger.error("\(problem)") }
+        logger.notice("starting", metadata: [
+            "version": "\(svcpkgVersion)", "state": "\(snapshot.nodeConfig.state.rawValue)",
+            "config": "\(snapshot.configOrigin.rawValue)", "sharedRoot": "\(snapshot.nodeConfig.sharedRoot)",
+        ])
+
+        let fileThreads = NIOThreadPool(numberOfThreads: 2)
+        fileThreads.start()
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: ConfigWatcher(directory: directory, runtime: runtime, cache: cache, logger: logger)),
+                .init(service: HeartbeatService(runtime: runtime, threadPool: fileThreads, logger: logger)),
+                // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
+                .init(service: ListenerSupervisor(runtime: runtime, logger: logger)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+        try? await fileThreads.shutdownGracefully()
+        await directory.shutdown()
+        logger.notice("stopped")
+    }
+}
