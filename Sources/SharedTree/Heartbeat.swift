@@ -1,5 +1,13 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What a node writes into `<root>/cluster/nodes/<node>` every few seconds.
 public struct NodeHeartbeat: Codable, Sendable, Equatable {
     public var node: String
@@ -90,13 +98,14 @@ public enum HeartbeatStore {
             (bytes, status) = try AtomicFile.readWithStatus(path, maxBytes: maxFileBytes)
         } catch {
             if error.isNotFound { return nil }
+            // A stray file or directory under a node's name must not hide the other nodes.
             if case .fileTooLarge = error {
                 return HeartbeatReading(node: node, heartbeat: nil, age: .infinity, problem: error.description)
             }
+            if error.errnoCode == EISDIR {
+                return HeartbeatReading(node: node, heartbeat: nil, age: .infinity, problem: "\(path) is a directory, not a heartbeat file; remove it")
+            }
             throw error
-        }
-        if Posix.isDirectory(status) {
-            return HeartbeatReading(node: node, heartbeat: nil, age: .infinity, problem: "\(path) is a directory, not a heartbeat file")
         }
         let age = now.timeIntervalSince(Posix.modificationDate(status))
         do {

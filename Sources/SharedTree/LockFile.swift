@@ -57,10 +57,15 @@ public struct LockRecord: Codable, Sendable, Equatable {
 ///   exactly our lock inode, never a successor's.
 /// - hold: `touch()` every `LockOptions.touchInterval` (or `startKeeper`).
 /// - stale: a lock whose mtime is older than the stale timeout by the file server's clock
-///   is renamed to `NAME.lock.broken.<random>`; of several breakers only one rename
-///   succeeds (the others get ENOENT). The winner re-checks the renamed file (same inode,
-///   same token, still stale by a fresh clock probe) and otherwise puts it back; then it
-///   removes it and the dead holder's unique file and tries `link()` again.
+///   may be broken. The breaker first claims the break with a marker
+///   `NAME.lock.breaking.<token of the stale lock>` (link trick, so one claimant per stale
+///   lock; a marker older than the stale timeout is from a breaker that died and the next
+///   generation `.2`, `.3`… is claimed), looks again, renames `NAME.lock` to
+///   `NAME.lock.broken.<random>` (of racing renames of one file only one succeeds, the
+///   others get ENOENT), checks the renamed file (same inode and token, still stale by a
+///   fresh clock probe) and otherwise puts it back; then removes it, the dead holder's
+///   unique file and its marker, and tries `link()` again. Without the claim a breaker that
+///   judged the old lock stale could rename the lock the winner had just created.
 /// - commit: `verify()` just before committing (touch, then re-read `NAME.lock` and compare
 ///   tokens), then write-temp + fsync + rename.
 /// - release: only if `NAME.lock` holds our token: rename it aside, check the token again
@@ -92,7 +97,7 @@ public struct LockFile: Sendable {
             while true {
                 switch try acquisition.step() {
                 case .acquired:
-                    return try acquisition.finish()
+                    if let lock = try acquisition.finish() { return lock }
                 case .retry(let delay):
                     if delay > 0 { Thread.sleep(forTimeInterval: delay) }
                 case .timedOut(let waited, let holder):
@@ -114,7 +119,7 @@ public struct LockFile: Sendable {
             while true {
                 switch try acquisition.step() {
                 case .acquired:
-                    return try acquisition.finish()
+                    if let lock = try acquisition.finish() { return lock }
                 case .retry(let delay):
                     if delay > 0 {
                         do {
@@ -230,14 +235,16 @@ public struct LockFile: Sendable {
         }
     }
 
-    /// Removes lock leftovers in `directory` (unique files of waiters that died, broken and
-    /// released files whose remover died) whose mtime is older than `olderThan` seconds by
-    /// the file server's clock. A unique file that still backs a held lock (link count 2)
-    /// is kept. Returns how many files were removed.
+    /// Removes lock leftovers in `directory` (unique files of waiters that died, broken,
+    /// released and break-claim files whose remover died) whose mtime is older than
+    /// `olderThan` seconds by the file server's clock; use several stale timeouts. A unique
+    /// file that still backs a held lock (link count 2) is kept. Returns how many files
+    /// were removed.
     @discardableResult
     public static func removeLeftovers(in directory: String, olderThan: TimeInterval) throws(SharedTreeError) -> Int {
         let names = try Posix.listDirectory(directory).filter { name in
             name.contains(".lock.tmp.") || name.contains(".lock.broken.") || name.contains(".lock.release.")
+                || name.contains(".lock.breaking.")
         }
         guard !names.isEmpty else { return 0 }
         let now = try FileServerClock.now(in: directory)
@@ -266,11 +273,13 @@ public struct LockFile: Sendable {
     /// The unique file a holder links to `lockPath`; nil when the record's fields could not
     /// have come from `Acquisition` (then it is not ours to remove).
     static func uniquePath(lockPath: String, record: LockRecord) -> String? {
-        guard SafeName.isValid(record.node, kind: .node),
-              record.token.utf8.count == 32,
-              record.token.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
-        else { return nil }
+        guard SafeName.isValid(record.node, kind: .node), isToken(record.token) else { return nil }
         return "\(lockPath).tmp.\(record.node).\(record.pid).\(record.token)"
+    }
+
+    /// 32 lowercase hex digits, as `randomToken()` makes.
+    static func isToken(_ text: String) -> Bool {
+        text.utf8.count == 32 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
     private func lostError(current: LockSnapshot? = nil) -> SharedTreeError {
@@ -357,6 +366,13 @@ struct LockSnapshot {
         self.modified = Posix.modificationDate(status)
     }
 
+    /// Names the claim on breaking this lock: its token, or its inode and mtime when it
+    /// cannot be read.
+    var breakKey: String {
+        if let token = record?.token, LockFile.isToken(token) { return token }
+        return "i\(inode).m\(Int64(modified.timeIntervalSince1970 * 1_000_000))"
+    }
+
     func isSameLock(as other: LockSnapshot) -> Bool {
         device == other.device && inode == other.inode && record?.token == other.record?.token
     }
@@ -386,6 +402,8 @@ struct Acquisition {
     var immediateRetries = 0
     /// File server time at a local instant, from the last clock probe.
     var serverClock: (server: Date, local: ContinuousClock.Instant)?
+    /// When our unique file was last written or touched.
+    var uniqueTouched = ContinuousClock.now
 
     /// Consecutive attempts made without waiting (after a release or a broken lock) before
     /// falling back to the backoff, so two processes cannot spin on each other.
@@ -439,20 +457,39 @@ struct Acquisition {
         _ = try? Posix.unlinkIfPresent(uniquePath)
     }
 
-    /// The lock after a successful link: touched, because the unique file's mtime is from
-    /// when the wait began and may already be close to stale.
-    func finish() throws(SharedTreeError) -> LockFile {
+    /// The lock after a successful link, touched once more; nil when it was broken in the
+    /// instant after our link (only possible after a pause longer than the stale timeout),
+    /// in which case a new unique file is ready for the next attempt.
+    mutating func finish() throws(SharedTreeError) -> LockFile? {
         let lock = LockFile(path: lockPath, record: record, options: options, uniquePath: uniquePath, logger: logger)
         do throws(SharedTreeError) {
             try lock.touch()
+            return lock
         } catch {
-            _ = try? lock.release()
-            throw error
+            guard case .lockLost = error else {
+                _ = try? lock.release()
+                throw error
+            }
+            logger.warning("lock was broken right after we linked it; trying again", metadata: ["lock": "\(lockPath)"])
+            try writeUniqueFile()
+            uniqueTouched = ContinuousClock.now
+            return nil
         }
-        return lock
     }
 
     mutating func step() throws(SharedTreeError) -> Step {
+        // The unique file's mtime becomes the lock's mtime at link time: keep it fresh while
+        // waiting, or a waiter could find our new lock stale before we touch it.
+        if seconds(ContinuousClock.now - uniqueTouched) > options.touchInterval {
+            do throws(SharedTreeError) {
+                try Posix.touch(uniquePath)
+            } catch {
+                guard error.isNotFound else { throw error }
+                // Removed under us (by a cleaner with too short an age limit): write it again.
+                try writeUniqueFile()
+            }
+            uniqueTouched = ContinuousClock.now
+        }
         if try link() { return .acquired }
         guard let current = try LockSnapshot.read(lockPath) else {
             // Released between our link and our look: try again at once.
@@ -464,7 +501,7 @@ struct Acquisition {
             switch try breakStale(current) {
             case .broken, .lostRace:
                 return immediateRetry()
-            case .restored:
+            case .busy, .notStale, .restored:
                 break
             }
         }
@@ -487,19 +524,6 @@ struct Acquisition {
         return .retry(after: delay)
     }
 
-    /// link(unique, NAME.lock). True when we now hold the lock.
-    private func link() throws(SharedTreeError) -> Bool {
-        while true {
-            if systemLink(uniquePath, lockPath) == 0 { return true }
-            let code = errno
-            if code == EINTR { continue }
-            // NFS: the reply to a LINK that worked may be lost; the retried request then
-            // fails with EEXIST. The link count of our unique file tells the truth.
-            if let info = try Posix.stat(uniquePath), info.st_nlink == 2 { return true }
-            if code == EEXIST { return false }
-            throw .io(operation: "link to \(lockPath)", path: uniquePath, code: code)
-        }
-    }
 
     private mutating func serverNow(fresh: Bool = false) throws(SharedTreeError) -> Date {
         let local = ContinuousClock.now
@@ -511,24 +535,52 @@ struct Acquisition {
         return server
     }
 
-    enum BreakOutcome {
-        /// We removed the stale lock.
+    enum BreakOutcome: Equatable {
+        /// We removed the stale lock: try to link at once.
         case broken
-        /// Another breaker renamed it first, or it vanished.
+        /// The lock vanished or changed hands before we moved it: try to link at once.
         case lostRace
-        /// What we moved was not the stale lock we judged (or it was touched since): put back.
+        /// Another breaker is at work on this lock: back off.
+        case busy
+        /// A fresh look shows the lock is not the stale one we judged, or no longer stale.
+        case notStale
+        /// What our rename moved turned out to be in use: it was put back.
         case restored
     }
 
+    /// Called between the fresh look and the rename; lets tests stage the narrowest race.
+    var beforeBreakRename: (@Sendable () -> Void)?
+
+    /// Marker generations tried when earlier breakers died holding their marker.
+    static let maxBreakGenerations = 8
+
     /// Breaks `judged`, a lock found stale. Internal so tests can drive the races.
+    ///
+    /// Renaming `NAME.lock` is exclusive only for one version of the lock: a breaker that
+    /// judged the old lock stale could otherwise rename the lock that the winner has just
+    /// created. So each break is first claimed with a marker `NAME.lock.breaking.<key>`
+    /// (key: the stale lock's token) created with the link trick; only the claimant looks
+    /// again and renames, and the marker is removed when it is done. A marker older than the
+    /// stale timeout belongs to a breaker that died; the next generation (`.<n>`) is claimed.
     mutating func breakStale(_ judged: LockSnapshot) throws(SharedTreeError) -> BreakOutcome {
+        guard let marker = try claimBreak(of: judged) else { return .busy }
+        defer { _ = try? Posix.unlinkIfPresent(marker) }
+
+        // Look again, now that no other breaker can move the lock.
+        guard let current = try LockSnapshot.read(lockPath) else { return .lostRace }
+        let currentAge = try serverNow(fresh: true).timeIntervalSince(current.modified)
+        guard current.isSameLock(as: judged), currentAge > options.staleTimeout else { return .notStale }
+
+        beforeBreakRename?()
         let broken = lockPath + ".broken." + randomToken()
-        do {
+        do throws(SharedTreeError) {
             try Posix.rename(lockPath, broken)
         } catch {
             if error.isNotFound { return .lostRace }
             throw error
         }
+        // The lock could have been touched or could have changed hands between our look and
+        // the rename (only if its holder was alive after all): then it goes back.
         guard let moved = try LockSnapshot.read(broken) else { return .lostRace }
         let age = try serverNow(fresh: true).timeIntervalSince(moved.modified)
         guard moved.isSameLock(as: judged), age > options.staleTimeout else {
@@ -545,6 +597,55 @@ struct Acquisition {
             "staleTimeout": "\(options.staleTimeout)",
         ])
         return .broken
+    }
+
+    /// Claims the right to break `judged`: the path of our marker, or nil when another live
+    /// breaker holds the claim.
+    private mutating func claimBreak(of judged: LockSnapshot) throws(SharedTreeError) -> String? {
+        let key = judged.breakKey
+        let temporary = "\(lockPath).breaking.\(key).tmp.\(randomToken())"
+        let encoder = JSONEncoder()
+        let contents = (try? encoder.encode(record)).map { Array($0) } ?? []
+        let fd = try Posix.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
+        do throws(SharedTreeError) {
+            try Posix.writeAll(fd, contents, path: temporary)
+            try Posix.close(fd, path: temporary)
+        } catch {
+            Posix.closeQuietly(fd)
+            _ = try? Posix.unlinkIfPresent(temporary)
+            throw error
+        }
+        defer { _ = try? Posix.unlinkIfPresent(temporary) }
+
+        for generation in 1...Self.maxBreakGenerations {
+            let marker = generation == 1 ? "\(lockPath).breaking.\(key)" : "\(lockPath).breaking.\(key).\(generation)"
+            if try linkExclusively(temporary, to: marker) { return marker }
+            // Someone else's claim: live, or left by a breaker that died?
+            guard let info = try Posix.stat(marker) else { continue }
+            let age = try serverNow().timeIntervalSince(Posix.modificationDate(info))
+            if age <= options.staleTimeout { return nil }
+        }
+        return nil
+    }
+
+    /// link(unique, NAME.lock). True when we now hold the lock.
+    private func link() throws(SharedTreeError) -> Bool {
+        try linkExclusively(uniquePath, to: lockPath)
+    }
+
+    /// link(`source`, `target`) for a `source` with no other links. True when the link is
+    /// ours; false when `target` already existed.
+    private func linkExclusively(_ source: String, to target: String) throws(SharedTreeError) -> Bool {
+        while true {
+            if systemLink(source, target) == 0 { return true }
+            let code = errno
+            if code == EINTR { continue }
+            // NFS: the reply to a LINK that worked may be lost; the retried request then
+            // fails with EEXIST. The link count of the source tells the truth.
+            if let info = try Posix.stat(source), info.st_nlink == 2 { return true }
+            if code == EEXIST { return false }
+            throw .io(operation: "link to \(target)", path: source, code: code)
+        }
     }
 }
 

@@ -84,10 +84,12 @@ enum Posix {
     /// Reads at most `maxBytes` bytes; throws `fileTooLarge` when the file holds more.
     static func readAll(_ fd: Int32, path: String, maxBytes: Int) throws(SharedTreeError) -> [UInt8] {
         let limit = max(0, maxBytes)
+        // One byte more than the limit is read to tell "exactly at the limit" from "over it".
+        let cap = limit < Int.max ? limit + 1 : limit
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: min(limit + 1, 64 * 1024))
+        var chunk = [UInt8](repeating: 0, count: min(cap, 64 * 1024))
         while true {
-            let want = min(chunk.count, limit + 1 - result.count)
+            let want = min(chunk.count, cap - result.count)
             if want <= 0 { throw .fileTooLarge(path: path, limit: limit) }
             let count = chunk.withUnsafeMutableBytes { buffer in
                 read(fd, buffer.baseAddress, want)

@@ -36,9 +36,17 @@ public struct SharedTreeLayout: Sendable {
     }
 
     /// Creates the top-level folders if they are missing (`mkdir -p`, mode 0755 less the
-    /// process umask): mail, queue, chat, pim, cluster/nodes. The root itself must exist:
-    /// creating it would hide an NFS export that is not mounted.
-    public func createSkeleton() throws(SharedTreeError) {
+    /// process umask): mail, queue, chat, pim, cluster/nodes. By default the root itself
+    /// must exist: creating it would hide an NFS export that is not mounted (the node would
+    /// write to its local disk). Pass `createRoot: true` for a local tree (dev cluster, tests).
+    public func createSkeleton(createRoot: Bool = false) throws(SharedTreeError) {
+        if createRoot {
+            var prefix = ""
+            for component in root.split(separator: "/") {
+                prefix += "/" + component
+                try Posix.mkdir(prefix, mode: 0o755)
+            }
+        }
         guard let info = try Posix.stat(root) else {
             throw .io(operation: "stat", path: root, code: ENOENT)
         }

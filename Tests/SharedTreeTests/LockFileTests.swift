@@ -65,6 +65,27 @@ func incrementCounter(in directory: String, under lock: LockFile) throws {
     }
 }
 
+/// The critical section when holders may lose their lock (short stale timeouts): reads
+/// the counter and commits counter + 1 only if `verify()` passes. Returns whether it
+/// committed. A lost lock is an expected outcome here, a lost increment is not.
+func incrementCounterIfStillHeld(in directory: String, under lock: LockFile) throws -> Bool {
+    let counterPath = directory + "/counter"
+    var value = 0
+    do throws(SharedTreeError) {
+        value = Int(String(decoding: try AtomicFile.read(counterPath, maxBytes: 64), as: UTF8.self)) ?? -1_000_000
+    } catch {
+        guard error.isNotFound else { throw error }
+    }
+    do throws(SharedTreeError) {
+        try lock.verify()
+    } catch {
+        guard case .lockLost = error else { throw error }
+        return false
+    }
+    try AtomicFile.write(Array(String(value + 1).utf8), to: counterPath)
+    return true
+}
+
 func readCounter(in directory: String) throws -> Int {
     let text = String(decoding: try AtomicFile.read(directory + "/counter", maxBytes: 64), as: UTF8.self)
     return Int(text) ?? -1
@@ -240,32 +261,52 @@ final class LockFileTests: XCTestCase {
         XCTAssertEqual(try listing(temp.path), [])
     }
 
-    /// A breaker that judged a lock stale but finds, after its rename, that the lock was
-    /// touched (holder alive) or is another lock altogether, puts it back.
-    func testBreakerPutsBackALiveLock() throws {
+    /// The break protocol step by step: a fresh look before the rename, a check after it,
+    /// and a claim marker that keeps concurrent breakers apart.
+    func testBreakerChecksBeforeAndAfterItsRename() throws {
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
         let options = LockOptions(staleTimeout: 2, timeout: 1)
         let holder = try LockFile.acquire(name: "folder", in: temp.path, node: "node-a", options: options)
+        var breaker = try Acquisition(name: "folder", directory: temp.path, node: "node-b", options: options, logger: LockFile.defaultLogger)
+        defer { breaker.abandon() }
 
         // Judged stale from an old look, but the holder touched it since.
-        let judged = try XCTUnwrap(LockSnapshot.read(holder.path))
-        var breaker = try Acquisition(name: "folder", directory: temp.path, node: "node-b", options: options, logger: LockFile.defaultLogger)
-        XCTAssertEqual(try breaker.breakStale(judged), .restored)
-        try holder.verify()
-
-        // Judged stale as a different lock (another token): what the rename moved is not it.
         try setModificationTime(holder.path, secondsAgo: 10)
-        let other = LockSnapshot(record: LockRecord(node: "x", pid: 1, host: "h", token: randomToken(), created: 0), device: judged.device, inode: judged.inode, links: 2, modified: judged.modified)
-        XCTAssertEqual(try breaker.breakStale(other), .restored)
+        let old = try XCTUnwrap(LockSnapshot.read(holder.path))
+        try holder.touch()
+        XCTAssertEqual(try breaker.breakStale(old), .notStale)
         try holder.verify()
 
-        // Judged right: it is broken, and the holder finds out.
+        // Judged stale as another lock (another token) than the one there now.
+        try setModificationTime(holder.path, secondsAgo: 10)
+        let judged = try XCTUnwrap(LockSnapshot.read(holder.path))
+        let other = LockSnapshot(record: LockRecord(node: "x", pid: 1, host: "h", token: randomToken(), created: 0), device: judged.device, inode: judged.inode, links: 2, modified: judged.modified)
+        XCTAssertEqual(try breaker.breakStale(other), .notStale)
+
+        // The holder touches it in the instant between the fresh look and the rename.
+        breaker.beforeBreakRename = { _ = try? holder.touch() }
+        XCTAssertEqual(try breaker.breakStale(judged), .restored)
+        breaker.beforeBreakRename = nil
+        try holder.verify()
+
+        // Another breaker holds a live claim on it: back off.
         try setModificationTime(holder.path, secondsAgo: 10)
         let stale = try XCTUnwrap(LockSnapshot.read(holder.path))
-        XCTAssertEqual(try breaker.breakStale(stale), .broken)
-        XCTAssertEqual(try breaker.breakStale(stale), .lostRace, "nothing left to rename")
+        let marker = holder.path + ".breaking." + holder.record.token
+        try writeText("{}", to: marker)
+        XCTAssertEqual(try breaker.breakStale(stale), .busy)
+        try holder.verify()
+        // That breaker died: its claim goes stale and the next generation is claimed.
+        try setModificationTime(holder.path, secondsAgo: 10)
+        try setModificationTime(marker, secondsAgo: 10)
+        let stale2 = try XCTUnwrap(LockSnapshot.read(holder.path))
+        XCTAssertEqual(try breaker.breakStale(stale2), .broken)
+        XCTAssertEqual(unlink(marker), 0)
+
+        XCTAssertEqual(try breaker.breakStale(stale2), .lostRace, "nothing left to break")
         XCTAssertThrowsError(try holder.verify())
+        XCTAssertFalse(try holder.release())
         breaker.abandon()
         XCTAssertEqual(try listing(temp.path), [])
     }
@@ -417,6 +458,23 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) throws -> Void, 
     beforeJoin()
     group.wait()
     return failures.all
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+
+    func add(_ amount: Int) {
+        lock.lock()
+        count += amount
+        lock.unlock()
+    }
+
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
 }
 
 final class FailureList: @unchecked Sendable {

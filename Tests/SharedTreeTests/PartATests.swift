@@ -57,6 +57,10 @@ final class SharedTreeLayoutTests: XCTestCase {
         XCTAssertEqual(error?.errnoCode, ENOENT)
         XCTAssertTrue(error?.description.contains(temp.file("not-mounted")) ?? false)
         XCTAssertFalse(FileManager.default.fileExists(atPath: temp.file("not-mounted")))
+
+        let local = SharedTreeLayout(root: temp.file("dev/state/shared"))
+        try local.createSkeleton(createRoot: true)
+        XCTAssertEqual(try listing(local.root), ["chat", "cluster", "mail", "pim", "queue"])
     }
 
     func testCreateSkeletonReportsFileInTheWay() throws {
@@ -127,6 +131,7 @@ final class AtomicFileTests: XCTestCase {
         let path = temp.file("data")
         try AtomicFile.write(Array("12345".utf8), to: path)
         XCTAssertEqual(try AtomicFile.read(path, maxBytes: 5), Array("12345".utf8))
+        XCTAssertEqual(try AtomicFile.read(path, maxBytes: Int.max), Array("12345".utf8))
         let error = assertThrowsSharedTreeError { () throws(SharedTreeError) in try AtomicFile.read(path, maxBytes: 4) }
         XCTAssertEqual(error, .fileTooLarge(path: path, limit: 4))
     }
@@ -217,6 +222,20 @@ final class HeartbeatStoreTests: XCTestCase {
         XCTAssertNil(reading.heartbeat)
         XCTAssertTrue(reading.problem?.contains("broken") ?? false)
         XCTAssertEqual(try HeartbeatStore.readAll(layout: layout).map(\.node), ["broken"])
+    }
+
+    func testStrayDirectoryDoesNotHideOtherNodes() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let layout = SharedTreeLayout(root: temp.path)
+        try layout.createSkeleton()
+        try FileManager.default.createDirectory(atPath: layout.nodesDirectory + "/stray", withIntermediateDirectories: false)
+        try HeartbeatStore.write(NodeHeartbeat(node: "node-a", pid: 1, state: "serving", version: "0", host: "h"), layout: layout)
+        let all = try HeartbeatStore.readAll(layout: layout)
+        XCTAssertEqual(all.map(\.node), ["node-a", "stray"])
+        XCTAssertNotNil(all[0].heartbeat)
+        XCTAssertNil(all[1].heartbeat)
+        XCTAssertTrue(all[1].problem?.contains("is a directory") ?? false)
     }
 
     func testHeartbeatForInvalidNodeIsRejected() throws {

@@ -5,6 +5,7 @@ import Logging
 import Node
 import SharedTree
 
+@main
 struct Svcpkg: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "svcpkg",
@@ -315,4 +316,3 @@ extension CommandFailure: LocalizedError {
     var errorDescription: String? { description }
 }
 
-await Svcpkg.main()
