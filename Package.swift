@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // libldap from Debian's libldap2-dev, found with pkg-config.
@@ -38,6 +39,15 @@ let package = Package(
             name: "SharedTree",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "MailMessage", swiftSettings: strict),
+        .target(
+            name: "MessageCache",
+            dependencies: [
+                "MailMessage",
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict
         ),
@@ -61,6 +71,7 @@ let package = Package(
                 "Node",
                 "Directory",
                 "SharedTree",
+                "MessageCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -69,6 +80,8 @@ let package = Package(
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: strict),
         .testTarget(name: "SharedTreeTests", dependencies: ["SharedTree"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Directory"], swiftSettings: strict),
+        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], swiftSettings: strict),
+        .testTarget(name: "MessageCacheTests", dependencies: ["MessageCache"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+import MailMessage
+
+/// Identifies one message version for ever: message files are immutable and a UID is never
+/// reused within a UIDVALIDITY, so a cache row keyed by this never goes stale.
+public struct MessageKey: Hashable, Sendable, Codable {
+    public var user: String
+    public var folder: String
+    public var uidValidity: UInt32
+    public var uid: UInt32
+
+    public init(user: String, folder: String, uidValidity: UInt32, uid: UInt32) {
+        self.user = user
+        self.folder = folder
+        self.uidValidity = uidValidity
+        self.uid = uid
+    }
+}
+
+/// What the cache keeps of a message: sizes and the header fields IMAP needs often.
+public struct CachedMessage: Sendable, Equatable {
+    public var key: MessageKey
+    public var size: Int
+    public var headerSize: Int
+    public var internalDate: Date
+    public var subject: String?
+    public var from: String?
+    public var to: String?
+    public var cc: String?
+    public var date: String?
+    public var messageID: String?
+    public var inReplyTo: String?
+    public var references: String?
+}
+
+public enum SearchScope: Sendable {
+    /// IMAP SEARCH TEXT: header and body.
+    case text
+    /// IMAP SEARCH BODY.
+    case body
+}
+
+/// The node-local cache (SQLite through GRDB, on the node's own disk, never on the shared
+/// tree): per-message parse results and a full-text index for SEARCH. Never the source of
+/// truth; rebuilt lazily, and `svcpkg reindex USER` drops a user's rows to rebuild them.
+///
+/// The full-text index uses FTS5's trigram tokenizer, which matches any substring of three
+/// characters or more case-insensitively: IMAP SEARCH is substring search (RFC 9051 §6.4.4),
+/// which word tokenizers do not give. Shorter needles return nil and the caller scans.
+public final class MessageCache: Sendable {
+    public static let maxIndexedBodyBytes = 2 << 20
+
+    private let database: DatabasePool
+
+    /// Opens (creating if needed) the cache at `path`. WAL mode is fine: the file is local.
+    public init(path: String) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        database = try DatabasePool(path: path)
+        try Self.migrator.migrate(database)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE message (
+                    id INTEGER PRIMARY KEY,
+                    user TEXT NOT NULL, folder TEXT NOT NULL, uidValidity INTEGER NOT NULL, uid INTEGER NOT NULL,
+                    size INTEGER NOT NULL, headerSize INTEGER NOT NULL, internalDate REAL NOT NULL,
+                    subject TEXT, fromField TEXT, toField TEXT, ccField TEXT, dateField TEXT,
+                    messageID TEXT, inReplyTo TEXT, referencesField TEXT,
+                    UNIQUE (user, folder, uidValidity, uid)
+                );
+                CREATE VIRTUAL TABLE message_text USING fts5(headers, body, tokenize = 'trigram');
+                """)
+        }
+        return migrator
+    }
+
+    public func cached(_ key: MessageKey) throws -> CachedMessage? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM message WHERE user = ? AND folder = ? AND uidValidity = ? AND uid = ?",
+                             arguments: [key.user, key.folder, key.uidValidity, key.uid]).map { Self.message(from: $0, key: key) }
+        }
+    }
+
+    /// Parses and indexes a message (idempotent: a second call for the same key replaces the row).
+    @discardableResult
+    public func index(_ key: MessageKey, message: [UInt8], internalDate: Date) throws -> CachedMessage {
+        let header = MessageHeader.parse(message)
+        let cached = CachedMessage(
+            key: key, size: message.count, headerSize: header.bodyOffset, internalDate: internalDate,
+            subject: header.first("Subject"), from: header.first("From"), to: header.first("To"), cc: header.first("Cc"),
+            date: header.first("Date"), messageID: header.first("Message-ID"), inReplyTo: header.first("In-Reply-To"),
+            references: header.first("References"))
+        let headerText = header.fields.map { "\($0.name): \($0.value)" }.joined(separator: "\n")
+        let bodyEnd = min(message.count, header.bodyOffset + Self.maxIndexedBodyBytes)
+        // Raw body text; MIME decoding (base64, quoted-printable, charsets) arrives with the MIME parser.
+        let bodyText = String(decoding: message[min(header.bodyOffset, bodyEnd)..<bodyEnd], as: UTF8.self)
+        try database.write { db in
+            _ = try Self.delete(db, where: "user = ? AND folder = ? AND uidValidity = ? AND uid = ?",
+                            [key.user, key.folder, key.uidValidity, key.uid])
+            try db.execute(sql: """
+                INSERT INTO message (user, folder, uidValidity, uid, size, headerSize, internalDate, subject, fromField,
+                    toField, ccField, dateField, messageID, inReplyTo, referencesField)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [key.user, key.folder, key.uidValidity, key.uid, cached.size, cached.headerSize,
+                                 internalDate.timeIntervalSince1970, cached.subject, cached.from, cached.to, cached.cc,
+                                 cached.date, cached.messageID, cached.inReplyTo, cached.references])
+            try db.execute(sql: "INSERT INTO message_text (rowid, headers, body) VALUES (?, ?, ?)",
+                           arguments: [db.lastInsertedRowID, headerText, bodyText])
+        }
+        return cached
+    }
+
+    /// UIDs of indexed messages in one folder whose text contains `needle` (case-insensitive),
+    /// or nil when the needle is shorter than three characters (the caller scans instead).
+    public func search(user: String, folder: String, uidValidity: UInt32, contains needle: String, in scope: SearchScope) throws -> Set<UInt32>? {
+        guard needle.count >= 3 else { return nil }
+        // An FTS5 string literal: the needle as one phrase, quotes doubled, so no query syntax leaks in.
+        let phrase = "\"" + needle.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let match = scope == .body ? "body : " + phrase : phrase
+        return try database.read { db in
+            Set(try UInt32.fetchAll(db, sql: """
+                SELECT m.uid FROM message m JOIN message_text t ON t.rowid = m.id
+                WHERE m.user = ? AND m.folder = ? AND m.uidValidity = ? AND message_text MATCH ?
+                """, arguments: [user, folder, uidValidity, match]))
+        }
+    }
+
+    /// UIDs cached for a folder version.
+    public func cachedUIDs(user: String, folder: String, uidValidity: UInt32) throws -> Set<UInt32> {
+        try database.read { db in
+            Set(try UInt32.fetchAll(db, sql: "SELECT uid FROM message WHERE user = ? AND folder = ? AND uidValidity = ?",
+                                    arguments: [user, folder, uidValidity]))
+        }
+    }
+
+    /// Drops rows of messages no longer in the folder (expunged) or of an old UIDVALIDITY.
+    @discardableResult
+    public func prune(user: String, folder: String, uidValidity: UInt32, keeping uids: Set<UInt32>) throws -> Int {
+        let gone = try cachedUIDs(user: user, folder: folder, uidValidity: uidValidity).subtracting(uids)
+        return try database.write { db in
+            var removed = try Self.delete(db, where: "user = ? AND folder = ? AND uidValidity != ?", [user, folder, uidValidity])
+            for uid in gone {
+                removed += try Self.delete(db, where: "user = ? AND folder = ? AND uidValidity = ? AND uid = ?",
+                                           [user, folder, uidValidity, uid])
+            }
+            return removed
+        }
+    }
+
+    /// Forgets everything about a user (`svcpkg reindex USER`). Returns the rows removed.
+    @discardableResult
+    public func forget(user: String) throws -> Int {
+        try database.write { db in try Self.delete(db, where: "user = ?", [user]) }
+    }
+
+    public func count(user: String) throws -> Int {
+        try database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM message WHERE user = ?", arguments: [user]) ?? 0 }
+    }
+
+    private static func delete(_ db: Database, where condition: String, _ arguments: StatementArguments) throws -> Int {
+        try db.execute(sql: "DELETE FROM message_text WHERE rowid IN (SELECT id FROM message WHERE \(condition))", arguments: arguments)
+        try db.execute(sql: "DELETE FROM message WHERE \(condition)", arguments: arguments)
+        return db.changesCount
+    }
+
+    private static func message(from row: Row, key: MessageKey) -> CachedMessage {
+        CachedMessage(
+            key: key, size: row["size"], headerSize: row["headerSize"],
+            internalDate: Date(timeIntervalSince1970: row["internalDate"]), subject: row["subject"], from: row["fromField"],
+            to: row["toField"], cc: row["ccField"], date: row["dateField"], messageID: row["messageID"],
+            inReplyTo: row["inReplyTo"], references: row["referencesField"])
+    }
+}
