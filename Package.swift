@@ -43,6 +43,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "MailMessage", swiftSettings: strict),
+        .target(name: "SMTP", swiftSettings: strict),
         .target(
             name: "MessageCache",
             dependencies: [
@@ -81,6 +82,7 @@ let package = Package(
         .testTarget(name: "SharedTreeTests", dependencies: ["SharedTree"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Directory"], swiftSettings: strict),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], swiftSettings: strict),
+        .testTarget(name: "SMTPTests", dependencies: ["SMTP"], swiftSettings: strict),
         .testTarget(name: "MessageCacheTests", dependencies: ["MessageCache"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
