@@ -242,10 +242,12 @@ public struct LockFile: Sendable {
     /// were removed.
     @discardableResult
     public static func removeLeftovers(in directory: String, olderThan: TimeInterval) throws(SharedTreeError) -> Int {
+        // Unique (`.tmp.`) files last: one still linked to a leftover `.release.`/`.broken.`
+        // name (a holder killed mid-release) is free only once that name is gone.
         let names = try Posix.listDirectory(directory).filter { name in
             name.contains(".lock.tmp.") || name.contains(".lock.broken.") || name.contains(".lock.release.")
                 || name.contains(".lock.breaking.")
-        }
+        }.sorted { !$0.contains(".lock.tmp.") && $1.contains(".lock.tmp.") }
         guard !names.isEmpty else { return 0 }
         let now = try FileServerClock.now(in: directory)
         var removed = 0
