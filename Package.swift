@@ -43,7 +43,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "MailMessage", swiftSettings: strict),
-        .target(name: "SMTP", swiftSettings: strict),
+        .target(
+            name: "SMTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "MessageCache",
             dependencies: [
@@ -57,6 +65,8 @@ let package = Package(
             dependencies: [
                 "Directory",
                 "SharedTree",
+                "SMTP",
+                "MessageCache",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,6 +88,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Benchmarks (bench/): built on demand, never part of the test suite.
+        .executableTarget(name: "svcpkg-bench-store", dependencies: ["SharedTree"], path: "bench/StoreBench", swiftSettings: strict),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: strict),
         .testTarget(name: "SharedTreeTests", dependencies: ["SharedTree"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Directory"], swiftSettings: strict),

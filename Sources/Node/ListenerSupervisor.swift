@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import SMTP
 import ServiceLifecycle
 
 /// Keeps the node's listeners in line with the effective config: binds what is enabled,
@@ -14,12 +15,17 @@ public struct ListenerSupervisor: Service {
     static let retryAfterFailure: TimeInterval = 5
 
     let runtime: NodeRuntime
+    let mail: MailServices
     let logger: Logger
 
-    public init(runtime: NodeRuntime, logger: Logger) {
+    init(runtime: NodeRuntime, mail: MailServices, logger: Logger) {
         self.runtime = runtime
+        self.mail = mail
         self.logger = logger
     }
+
+    /// Modules this build serves, and the port each listens on.
+    static let implementedModules: [ModuleName] = [.smtp, .submission]
 
     struct Endpoint: Equatable, CustomStringConvertible {
         var host: String
@@ -31,6 +37,7 @@ public struct ListenerSupervisor: Service {
         var http: (endpoint: Endpoint, server: HTTPHealthServer)?
         var agent: (endpoint: Endpoint, server: AgentCheckServer)?
         var failures: [String: (endpoint: Endpoint, at: Date)] = [:]
+        var smtp: [ModuleName: (endpoint: Endpoint, server: SMTPServer)] = [:]
     }
 
     public func run() async throws {
@@ -45,7 +52,10 @@ public struct ListenerSupervisor: Service {
             stopping.withLockedValue { $0 = true }
         }
         runtime.update { $0.shuttingDown = true }
+        // Stop accepting first; sessions in progress get the drain timeout to finish.
+        for (_, running) in state.smtp { await running.server.stopAccepting() }
         await drain()
+        for (_, running) in state.smtp { await running.server.stop() }
         if let agent = state.agent { await agent.server.stop() }
         if let http = state.http { await http.server.stop() }
         logger.notice("listeners closed")
@@ -102,11 +112,51 @@ public struct ListenerSupervisor: Service {
                 logger.error("cannot bind agent-check", metadata: ["endpoint": "\(agentEndpoint)", "error": "\(error)"])
             }
         }
-        // Protocol modules arrive with their issues; until then an enabled one says so plainly.
+        for module in Self.implementedModules {
+            await reconcileSMTP(module, config: config, state)
+        }
+        // Modules not written yet say so plainly when enabled.
         runtime.update { snapshot in
-            for module in ModuleName.allCases {
+            for module in ModuleName.allCases where !Self.implementedModules.contains(module) {
                 snapshot.listeners[module.rawValue] = config.modules.contains(module) ? .notInThisBuild : .disabled
             }
+        }
+    }
+
+    func reconcileSMTP(_ module: ModuleName, config: NodeConfig, _ state: State) async {
+        let port = module == .smtp ? config.smtpPort : config.submissionPort
+        let desired = config.modules.contains(module) ? Endpoint(host: config.listenAddress, port: port) : nil
+        if state.smtp[module]?.endpoint == desired {
+            if desired == nil { setStatus(module.rawValue, .disabled) }
+            return
+        }
+        if let desired, !shouldTry(module.rawValue, desired, state) { return }
+        if let old = state.smtp[module] {
+            logger.notice("stopping \(module.rawValue) listener", metadata: ["endpoint": "\(old.endpoint)"])
+            await old.server.stop()
+            state.smtp[module] = nil
+        }
+        guard let desired else {
+            setStatus(module.rawValue, .disabled)
+            return
+        }
+        let runtime = self.runtime
+        let settings = SMTPServer.Settings(host: desired.host, port: desired.port, isSubmission: module == .submission) { loopback in
+            let config = runtime.snapshot.nodeConfig
+            return SMTPSession.Configuration(
+                hostname: config.hostname, isSubmission: module == .submission, tlsAvailable: false,
+                allowPlaintextAuth: config.allowPlaintextAuthLoopback && loopback, maxMessageSize: config.maxMessageSize)
+        }
+        do {
+            let server = try await SMTPServer.start(settings: settings, services: mail, logger: logger)
+            state.smtp[module] = (desired, server)
+            state.failures[module.rawValue] = nil
+            setStatus(module.rawValue, .up(address: desired.host, port: desired.port))
+            logger.info("\(module.rawValue) listening", metadata: ["endpoint": "\(desired)"])
+        } catch {
+            state.failures[module.rawValue] = (desired, Date())
+            setStatus(module.rawValue, .failed("cannot bind \(desired): \(error)"))
+            logger.error("cannot bind \(module.rawValue)", metadata: ["endpoint": "\(desired)", "error": "\(error)"])
         }
     }
 

@@ -63,12 +63,14 @@ public struct NodeServer {
 
         let fileThreads = NIOThreadPool(numberOfThreads: 2)
         fileThreads.start()
+        let mail = MailServices(runtime: runtime, directory: directory, fileThreads: fileThreads, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: ConfigWatcher(directory: directory, runtime: runtime, cache: cache, logger: logger)),
                 .init(service: HeartbeatService(runtime: runtime, threadPool: fileThreads, logger: logger)),
+                .init(service: QueueRunner(runtime: runtime, mail: mail, fileThreads: fileThreads, logger: logger)),
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
-                .init(service: ListenerSupervisor(runtime: runtime, logger: logger)),
+                .init(service: ListenerSupervisor(runtime: runtime, mail: mail, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

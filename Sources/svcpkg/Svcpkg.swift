@@ -2,6 +2,7 @@ import ArgumentParser
 import Directory
 import Foundation
 import Logging
+import MessageCache
 import Node
 import SharedTree
 
@@ -11,7 +12,7 @@ struct Svcpkg: AsyncParsableCommand {
         commandName: "svcpkg",
         abstract: "Service Package: one binary for a clustered mail and groupware node.",
         version: svcpkgVersion,
-        subcommands: [Serve.self, Config.self, Check.self, Cluster.self])
+        subcommands: [Serve.self, Config.self, Check.self, Cluster.self, Reindex.self])
 }
 
 /// Options every command shares: where the bootstrap file and the local cache are.
@@ -37,6 +38,17 @@ struct NodeOptions: ParsableArguments {
             return try Bootstrap.load(path: bootstrapPath)
         } catch {
             throw CommandFailure("\(error)")
+        }
+    }
+
+    /// This node's effective config, read from LDAP (as `serve` would resolve it at start).
+    func nodeConfig(_ bootstrap: Bootstrap, directory: DirectoryClient) async throws -> NodeConfig {
+        do {
+            let entries = try await directory.configEntries(node: bootstrap.node)
+            let previous = ConfigCache(directory: cacheDirectory).load()?.effective
+            return NodeConfig(EffectiveConfig.resolve(nodeName: bootstrap.node, cluster: entries.cluster, node: entries.node, previous: previous))
+        } catch {
+            throw CommandFailure("cannot read the config from LDAP: \(error)")
         }
     }
 
@@ -154,6 +166,9 @@ struct Check: AsyncParsableCommand {
 
     @OptionGroup var options: NodeOptions
 
+    @Option(name: .customLong("store"), help: "Also check USER's mail store (UID lists against files, stale temporary files).")
+    var storeUser: String?
+
     func run() async throws {
         func ok(_ text: String) { print("ok: \(text)") }
         func fail(_ text: String) throws -> Never {
@@ -207,6 +222,56 @@ struct Check: AsyncParsableCommand {
             try fail("shared tree: \(error)")
         }
         ok("shared tree \(layout.root) writable")
+        guard let storeUser else { return }
+        let problems: [MailStoreProblem]
+        do {
+            let user = try MailUser(address: storeUser)
+            problems = try MailStore(layout: layout, user: user, node: bootstrap.node).checkConsistency()
+        } catch {
+            try fail("mail store of \(storeUser): \(error)")
+        }
+        for problem in problems { FileHandle.standardError.write(Data("error: \(problem)\n".utf8)) }
+        guard problems.isEmpty else { throw ExitCode(1) }
+        ok("mail store of \(storeUser) consistent")
+    }
+}
+
+struct Reindex: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild this node's local message cache (parse results, full-text index) for a user.")
+
+    @OptionGroup var options: NodeOptions
+
+    @Argument(help: "The user's address.")
+    var user: String
+
+    func run() async throws {
+        let bootstrap = try options.loadBootstrap()
+        let directory = try options.directory(bootstrap)
+        defer { Task { await directory.shutdown() } }
+        let config = try await options.nodeConfig(bootstrap, directory: directory)
+        let cachePath = options.cacheDirectory + "/messages.sqlite"
+        do {
+            let mailUser = try MailUser(address: user)
+            let store = MailStore(layout: SharedTreeLayout(root: config.sharedRoot), user: mailUser, node: bootstrap.node)
+            let cache = try MessageCache(path: cachePath)
+            let forgotten = try cache.forget(user: mailUser.description)
+            var indexed = 0
+            for entry in try store.listFolders() where entry.exists {
+                let snapshot = try store.sync(entry.name)
+                for message in snapshot.messages {
+                    guard let bytes = try store.readMessage(message, in: entry.name) else { continue }
+                    let key = MessageKey(user: mailUser.description, folder: entry.name.description, uidValidity: snapshot.uidValidity, uid: message.uid)
+                    // A Maildir name starts with the delivery time in seconds: the message's INTERNALDATE.
+                    let delivered = Double(message.baseName.prefix { $0.isNumber }).map(Date.init(timeIntervalSince1970:)) ?? Date()
+                    try cache.index(key, message: bytes, internalDate: delivered)
+                    indexed += 1
+                }
+            }
+            print("reindexed \(user): \(indexed) messages (dropped \(forgotten) cached rows) in \(cachePath)")
+        } catch {
+            throw CommandFailure("reindex \(user): \(error)")
+        }
     }
 }
 

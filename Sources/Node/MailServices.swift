@@ -1,0 +1,237 @@
+import Directory
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+import SMTP
+import SharedTree
+
+/// Where one accepted recipient's copy goes.
+enum DeliveryTarget: Sendable, Equatable {
+    /// A local mailbox on the shared tree.
+    case mailbox(address: String, quotaBytes: Int64?)
+    /// Anything else (remote address, forward): the queue.
+    case queue(address: String)
+}
+
+/// SMTP's view of the node: recipient policy, authentication and storage, on the directory
+/// and the shared tree. Blocking file I/O runs on `fileThreads`, never on an event loop.
+final class MailServices: SMTPServices {
+    let runtime: NodeRuntime
+    let directory: DirectoryClient
+    let fileThreads: NIOThreadPool
+    let logger: Logger
+    private let domainCache = NIOLockedValueBox<(domains: Set<String>, fetched: Date)?>(nil)
+    static let domainCacheTTL: TimeInterval = 5
+
+    init(runtime: NodeRuntime, directory: DirectoryClient, fileThreads: NIOThreadPool, logger: Logger) {
+        self.runtime = runtime
+        self.directory = directory
+        self.fileThreads = fileThreads
+        self.logger = logger
+    }
+
+    func connectionOpened() { runtime.connectionOpened() }
+    func connectionClosed() { runtime.connectionClosed() }
+
+    var layout: SharedTreeLayout { SharedTreeLayout(root: runtime.snapshot.nodeConfig.sharedRoot) }
+    var nodeName: String { runtime.snapshot.config.nodeName }
+    var lockOptions: LockOptions {
+        LockOptions(staleTimeout: TimeInterval(runtime.snapshot.nodeConfig.lockStaleTimeout), timeout: 30)
+    }
+
+    /// Active local domains, cached a few seconds (one LDAP search per RCPT would be wasteful).
+    func localDomains() async throws -> Set<String> {
+        if let cached = domainCache.withLockedValue({ $0 }), Date().timeIntervalSince(cached.fetched) < Self.domainCacheTTL {
+            return cached.domains
+        }
+        let domains = Set(try await directory.domains().filter(\.active).map(\.name))
+        domainCache.withLockedValue { $0 = (domains, Date()) }
+        return domains
+    }
+
+    // MARK: - RCPT
+
+    func checkRecipient(_ recipient: SMTPMailbox, context: SMTPConnectionContext) async -> SMTPSession.RecipientVerdict {
+        do {
+            let targets = try await resolve(recipient, context: context)
+            guard let targets else {
+                return .reject(SMTPReply(550, "5.1.1", "\(recipient): no such user here"))
+            }
+            // Over quota is known before the data: refuse temporarily (RFC 3463 4.2.2 mailbox full).
+            for case .mailbox(let address, let quota?) in targets {
+                let usage = try await fileThreads.runIfActive { [layout, nodeName, lockOptions] in
+                    try MailStore(layout: layout, user: try MailUser(address: address), node: nodeName, lockOptions: lockOptions)
+                        .quotaUsage(limit: Int(quota))
+                }
+                if Int64(usage.bytes) >= quota {
+                    return .reject(SMTPReply(452, "4.2.2", "\(recipient): mailbox full"))
+                }
+            }
+            return .accept
+        } catch let refusal as RecipientRefusal {
+            return .reject(refusal.reply)
+        } catch {
+            logger.error("recipient lookup failed", metadata: ["recipient": "\(recipient)", "error": "\(error)"])
+            return .reject(SMTPReply(451, "4.3.0", "Temporary lookup failure, try again later"))
+        }
+    }
+
+    struct RecipientRefusal: Error {
+        var reply: SMTPReply
+    }
+
+    /// The delivery targets of a recipient, nil when it is a local address nobody owns.
+    func resolve(_ recipient: SMTPMailbox, context: SMTPConnectionContext) async throws -> [DeliveryTarget]? {
+        let domains = try await localDomains()
+        var domain = recipient.domain.lowercased()
+        if domain.isEmpty, recipient.localPart.lowercased() == "postmaster" {
+            // RFC 5321 §4.5.1: <Postmaster> without a domain must be accepted.
+            guard let first = domains.sorted().first else { return nil }
+            domain = first
+        }
+        let address = "\(recipient.localPart)@\(domain)"
+        guard domains.contains(domain) else {
+            // Never an open relay: only an authenticated submitter may send to other domains.
+            guard context.isSubmission else {
+                throw RecipientRefusal(reply: SMTPReply(554, "5.7.1", "\(recipient): relay access denied"))
+            }
+            return [.queue(address: address)]
+        }
+        guard let normalized = MailAddressText.normalize(address) else {
+            throw RecipientRefusal(reply: SMTPReply(553, "5.1.3", "\(recipient): invalid address"))
+        }
+        if let account = try await directory.account(address: normalized) {
+            guard account.active else {
+                throw RecipientRefusal(reply: SMTPReply(550, "5.2.1", "\(recipient): mailbox disabled"))
+            }
+            var targets: [DeliveryTarget] = account.forwardTo.map { .queue(address: $0) }
+            if account.forwardTo.isEmpty || account.keepForwardedCopy {
+                targets.append(.mailbox(address: account.address, quotaBytes: account.quotaBytes))
+            }
+            return targets
+        }
+        if let members = try await directory.groupMembers(address: normalized) {
+            var targets: [DeliveryTarget] = []
+            for member in members {
+                if let local = try await directory.account(address: member), local.active {
+                    targets.append(.mailbox(address: local.address, quotaBytes: local.quotaBytes))
+                } else {
+                    targets.append(.queue(address: member))
+                }
+            }
+            return targets
+        }
+        return nil
+    }
+
+    // MARK: - AUTH
+
+    func authenticate(user: String, password: String, context: SMTPConnectionContext) async -> Bool {
+        do {
+            return try await directory.authenticate(address: user, password: password) != nil
+        } catch {
+            logger.error("authentication lookup failed", metadata: ["user": "\(user)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    // MARK: - DATA
+
+    func store(_ transaction: SMTPSession.Transaction, context: SMTPConnectionContext) async -> SMTPReply? {
+        if context.isSubmission, let user = transaction.authenticatedUser {
+            // The envelope sender must be the user or one of the user's aliases.
+            guard await senderBelongs(transaction.sender, to: user) else {
+                return SMTPReply(553, "5.7.1", "Sender address not owned by \(user)")
+            }
+        }
+        let queueID = QueueStore(layout: layout, node: nodeName).newID()
+        var targets: [DeliveryTarget] = []
+        do {
+            for recipient in transaction.recipients {
+                targets += try await resolve(recipient, context: context) ?? []
+            }
+        } catch {
+            return SMTPReply(451, "4.3.0", "Temporary lookup failure, try again later")
+        }
+        let config = runtime.snapshot.nodeConfig
+        let trace = TraceHeaders.make(
+            transaction: transaction, context: context, hostname: config.hostname, id: queueID, date: Date())
+        let message = Array(trace.utf8) + transaction.message
+        let sender = transaction.sender?.description ?? ""
+        let resolved = targets
+        let (layout, nodeName, lockOptions, logger) = (self.layout, self.nodeName, self.lockOptions, self.logger)
+        do {
+            try await fileThreads.runIfActive {
+                var queued: [String] = []
+                for target in resolved {
+                    switch target {
+                    case .queue(let address):
+                        queued.append(address)
+                    case .mailbox(let address, let quota):
+                        if context.isSubmission {
+                            queued.append(address)  // submitted mail goes through the queue
+                            continue
+                        }
+                        let store = MailStore(layout: layout, user: try MailUser(address: address), node: nodeName, lockOptions: lockOptions)
+                        do {
+                            _ = try store.deliver(Array("Delivered-To: \(address)\r\n".utf8) + message, quotaBytes: quota.map { Int($0) })
+                        } catch {
+                            // Accepted is accepted: what cannot be stored now waits in the queue.
+                            logger.warning("local delivery deferred to the queue", metadata: ["to": "\(address)", "error": "\(error)"])
+                            queued.append(address)
+                        }
+                    }
+                }
+                if !queued.isEmpty {
+                    try QueueStore(layout: layout, node: nodeName, lockOptions: lockOptions)
+                        .enqueue(message: message, sender: sender, recipients: queued, authenticatedUser: transaction.authenticatedUser)
+                }
+            }
+        } catch {
+            logger.error("cannot store message", metadata: ["error": "\(error)", "id": "\(queueID)"])
+            return SMTPReply(451, "4.3.0", "Cannot store the message now, try again later")
+        }
+        logger.info("message accepted", metadata: [
+            "id": "\(queueID)", "from": "\(sender)", "recipients": "\(transaction.recipients.count)", "size": "\(message.count)",
+        ])
+        return nil
+    }
+
+    func senderBelongs(_ sender: SMTPMailbox?, to user: String) async -> Bool {
+        guard let sender else { return false }
+        guard let account = try? await directory.account(address: user) else { return false }
+        let address = sender.description.lowercased()
+        return account.address == address || account.aliases.contains(address)
+    }
+}
+
+/// RFC 5321 §4.4: the Return-Path and Received trace fields a receiving server adds.
+enum TraceHeaders {
+    static func make(transaction: SMTPSession.Transaction, context: SMTPConnectionContext, hostname: String, id: String, date: Date) -> String {
+        // RFC 3848 protocol names: ESMTPSA = with TLS and AUTH.
+        let with = "ESMTP" + (transaction.usedTLS ? "S" : "") + (transaction.authenticatedUser != nil ? "A" : "")
+        let helo = sanitize(transaction.clientName)
+        var received = "Received: from \(helo) ([\(context.remoteAddress)])\r\n\tby \(hostname) (Service Package) with \(with) id \(id)"
+        if transaction.recipients.count == 1, let only = transaction.recipients.first {
+            received += "\r\n\tfor <\(sanitize(only.description))>"
+        }
+        received += "; \(rfc5322Date(date))\r\n"
+        let returnPath = "Return-Path: <\(sanitize(transaction.sender?.description ?? ""))>\r\n"
+        return returnPath + received
+    }
+
+    /// Envelope data is client-controlled: nothing but printable text reaches a header
+    /// (no CR/LF header injection; the parser already refuses control characters).
+    static func sanitize(_ text: String) -> String {
+        String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.prefix(255).map(Character.init))
+    }
+
+    static func rfc5322Date(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+        return formatter.string(from: date)
+    }
+}

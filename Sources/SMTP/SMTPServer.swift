@@ -1,0 +1,208 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// What an SMTP session needs from the rest of the node. The Node module implements it with
+/// the directory and the shared tree; the SMTP module never imports those.
+public protocol SMTPServices: Sendable {
+    /// Decides a recipient at RCPT time (RFC 5321 §3.3): local user, alias, group, relay rules, quota.
+    func checkRecipient(_ recipient: SMTPMailbox, context: SMTPConnectionContext) async -> SMTPSession.RecipientVerdict
+    /// Checks credentials; nil means success, else the reply to send (RFC 4954 §6).
+    func authenticate(user: String, password: String, context: SMTPConnectionContext) async -> Bool
+    /// Stores the message durably (local delivery or the queue) before the 250 goes out; nil is success.
+    func store(_ transaction: SMTPSession.Transaction, context: SMTPConnectionContext) async -> SMTPReply?
+    /// Connection accounting for load and drain.
+    func connectionOpened()
+    func connectionClosed()
+}
+
+/// Facts about the connection that services may need (for trace headers, rate limits, logs).
+public struct SMTPConnectionContext: Sendable {
+    public var remoteAddress: String
+    public var localAddress: String
+    public var isSubmission: Bool
+    public var sessionID: String
+
+    public init(remoteAddress: String, localAddress: String, isSubmission: Bool, sessionID: String) {
+        self.remoteAddress = remoteAddress
+        self.localAddress = localAddress
+        self.isSubmission = isSubmission
+        self.sessionID = sessionID
+    }
+}
+
+/// A listening SMTP server: one NIOAsyncChannel per connection, each driven by an `SMTPSession`.
+public final class SMTPServer: Sendable {
+    public struct Settings: Sendable {
+        public var host: String
+        public var port: Int
+        public var isSubmission: Bool
+        /// The session configuration for a new connection, read when it arrives so that limits
+        /// changed in LDAP apply to the next connection; the argument says whether the client
+        /// is on loopback (where dev setups may allow plaintext AUTH).
+        public var session: @Sendable (_ clientIsLoopback: Bool) -> SMTPSession.Configuration
+        /// RFC 5321 §4.5.3.2: the server waits at least 5 minutes for a command.
+        public var idleTimeout: TimeAmount
+
+        public init(
+            host: String, port: Int, isSubmission: Bool, idleTimeout: TimeAmount = .minutes(5),
+            session: @escaping @Sendable (_ clientIsLoopback: Bool) -> SMTPSession.Configuration
+        ) {
+            self.host = host
+            self.port = port
+            self.isSubmission = isSubmission
+            self.session = session
+            self.idleTimeout = idleTimeout
+        }
+    }
+
+    private let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    private let task: Task<Void, Never>
+    public let localPort: Int
+
+    private init(serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, task: Task<Void, Never>, localPort: Int) {
+        self.serverChannel = serverChannel
+        self.task = task
+        self.localPort = localPort
+    }
+
+    public static func start(settings: Settings, services: some SMTPServices, logger: Logger) async throws -> SMTPServer {
+        let idleTimeout = settings.idleTimeout
+        let serverChannel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+            .bind(host: settings.host, port: settings.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                    try channel.pipeline.syncOperations.addHandler(SMTPIdleTimeoutHandler())
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let localPort = serverChannel.channel.localAddress?.port ?? settings.port
+        let task = Task {
+            do {
+                try await serverChannel.executeThenClose { connections in
+                    await withDiscardingTaskGroup { group in
+                        do {
+                            for try await connection in connections {
+                                group.addTask {
+                                    await SMTPConnection(settings: settings, services: services, logger: logger).run(connection)
+                                }
+                            }
+                        } catch {
+                            logger.debug("SMTP listener stopped", metadata: ["error": "\(error)"])
+                        }
+                    }
+                }
+            } catch {
+                logger.error("SMTP listener failed", metadata: ["error": "\(error)"])
+            }
+        }
+        return SMTPServer(serverChannel: serverChannel, task: task, localPort: localPort)
+    }
+
+    /// Stops accepting; sessions in progress go on until they end (the drain).
+    public func stopAccepting() async {
+        try? await serverChannel.channel.close()
+    }
+
+    /// Stops accepting and ends open sessions.
+    public func stop() async {
+        await stopAccepting()
+        task.cancel()
+        await task.value
+    }
+}
+
+/// One client connection: feeds the session, performs its actions in order.
+struct SMTPConnection<Services: SMTPServices> {
+    let settings: SMTPServer.Settings
+    let services: Services
+    let logger: Logger
+
+    func run(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        services.connectionOpened()
+        defer { services.connectionClosed() }
+        let remote = connection.channel.remoteAddress
+        let context = SMTPConnectionContext(
+            remoteAddress: remote?.ipAddress ?? "unknown",
+            localAddress: connection.channel.localAddress?.ipAddress ?? "unknown",
+            isSubmission: settings.isSubmission,
+            sessionID: String(UInt64.random(in: 0...UInt64.max), radix: 36))
+        var configuration = settings.session(Self.isLoopback(remote))
+        configuration.isSubmission = settings.isSubmission
+        var logger = logger
+        logger[metadataKey: "session"] = "\(context.sessionID)"
+        logger[metadataKey: "remote"] = "\(context.remoteAddress)"
+        var stored = 0
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var session = SMTPSession(configuration: configuration)
+                var pending = session.start()
+                func perform() async throws -> Bool {
+                    var output = ByteBuffer()
+                    while !pending.isEmpty {
+                        let action = pending.removeFirst()
+                        switch action {
+                        case .send(let reply):
+                            output.writeString(reply.encoded())
+                        case .close:
+                            if output.readableBytes > 0 { try await outbound.write(output) }
+                            return true
+                        case .startTLS:
+                            // Advertised only when a TLS context exists; none is wired yet.
+                            pending.append(contentsOf: session.tlsStarted())
+                        case .checkRecipient(let mailbox):
+                            if output.readableBytes > 0 { try await outbound.write(output); output.clear() }
+                            pending.append(contentsOf: session.recipientChecked(await services.checkRecipient(mailbox, context: context)))
+                        case .authenticate(let user, let password):
+                            if output.readableBytes > 0 { try await outbound.write(output); output.clear() }
+                            let ok = await services.authenticate(user: user, password: password, context: context)
+                            logger.info("authentication", metadata: ["user": "\(user)", "result": "\(ok ? "ok" : "failed")"])
+                            pending.append(contentsOf: session.authenticationFinished(success: ok))
+                        case .store(let transaction):
+                            if output.readableBytes > 0 { try await outbound.write(output); output.clear() }
+                            let failure = await services.store(transaction, context: context)
+                            if failure == nil { stored += 1 }
+                            pending.append(contentsOf: session.transactionStored(failure: failure))
+                        }
+                    }
+                    if output.readableBytes > 0 { try await outbound.write(output) }
+                    return false
+                }
+                if try await perform() { return }
+                for try await buffer in inbound {
+                    pending = session.receive(Array(buffer.readableBytesView))
+                    if try await perform() { return }
+                }
+            }
+        } catch {
+            logger.debug("SMTP connection ended with an error", metadata: ["error": "\(error)"])
+        }
+        logger.info("SMTP session ended", metadata: ["stored": "\(stored)"])
+    }
+}
+
+extension SMTPConnection {
+    static func isLoopback(_ address: SocketAddress?) -> Bool {
+        guard let ip = address?.ipAddress else { return false }
+        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
+    }
+}
+
+/// RFC 5321 §4.5.3.2: a client silent past the timeout gets 421 and the connection closes.
+final class SMTPIdleTimeoutHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            let reply = context.channel.allocator.buffer(string: SMTPReply(421, "4.4.2", "Timeout, closing connection").encoded())
+            context.writeAndFlush(NIOAny(reply)).whenComplete { [context] _ in context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
