@@ -75,10 +75,11 @@ func deliveries(processes: Int, mailboxes: Int) throws -> Double {
 }
 
 print("svcpkg store benchmark: \(total) messages of 2 KiB per delivery run, root \(base)")
-print(String(format: "%-44@ %12@", "case" as NSString, "result" as NSString))
+func row(_ label: String, _ value: String) { print(label.padding(toLength: 46, withPad: " ", startingAt: 0) + value) }
+row("case", "result")
 for (processes, mailboxes) in [(1, 1), (3, 1), (1, 1000), (3, 1000)] {
     let rate = try deliveries(processes: processes, mailboxes: mailboxes)
-    print(String(format: "%-44@ %9.0f msg/s", "deliver: \(processes) process(es) -> \(mailboxes) mailbox(es)" as NSString, rate))
+    row("deliver: \(processes) process(es) -> \(mailboxes) mailbox(es)", String(format: "%.0f msg/s", rate))
 }
 
 // Change poll on a large folder: build it once (deliver + one sync), then time polls.
@@ -94,19 +95,18 @@ precondition(firstSnapshot.messages.count == pollMessages)
 // (as Dovecot treats directory mtimes), so settle, then take the snapshot polls compare with.
 Thread.sleep(forTimeInterval: 1.2)
 let snapshot = try big.sync(.inbox)
-print(String(format: "%-44@ %9.1f s (deliver) + %.1f s (first sync, UIDs)", "build \(pollMessages)-message folder" as NSString,
-             firstSync.timeIntervalSince(built), syncSeconds))
+row("build \(pollMessages)-message folder", String(format: "%.1f s (deliver) + %.1f s (first sync, UIDs)", firstSync.timeIntervalSince(built), syncSeconds))
 let polls = 10_000
 var start = Date()
 var changed = 0
 for _ in 0..<polls where snapshot.token.needsSync(current: try big.changeToken(.inbox)) { changed += 1 }
 precondition(changed == 0, "a poll without changes said 'sync'")
-print(String(format: "%-44@ %9.1f µs", "change poll (no change), \(pollMessages) msgs" as NSString, Date().timeIntervalSince(start) / Double(polls) * 1e6))
+row("change poll (no change), \(pollMessages) msgs", String(format: "%.1f µs", Date().timeIntervalSince(start) / Double(polls) * 1e6))
 try big.deliver(message(pollMessages))
 start = Date()
 let noticed = snapshot.token.needsSync(current: try big.changeToken(.inbox))
-print(String(format: "%-44@ %9.1f µs (noticed: %@)", "change poll after a delivery" as NSString, Date().timeIntervalSince(start) * 1e6, noticed ? "yes" : "NO"))
+row("change poll after a delivery", String(format: "%.1f µs (noticed: %@)", Date().timeIntervalSince(start) * 1e6, noticed ? "yes" : "NO"))
 start = Date()
 let resynced = try big.sync(.inbox)
-print(String(format: "%-44@ %9.1f ms", "sync picking up 1 new of \(resynced.messages.count)" as NSString, Date().timeIntervalSince(start) * 1e3))
+row("sync picking up 1 new of \(resynced.messages.count)", String(format: "%.1f ms", Date().timeIntervalSince(start) * 1e3))
 try? FileManager.default.removeItem(atPath: base)
