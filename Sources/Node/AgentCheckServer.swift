@@ -34,8 +34,9 @@ private final class AgentCheckHandler: ChannelInboundHandler, Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         let reply = context.channel.allocator.buffer(string: runtime.agentReply())
-        context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { [context] _ in
-            context.close(promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(reply)).whenComplete { _ in
+            channel.close(promise: nil)
         }
     }
 

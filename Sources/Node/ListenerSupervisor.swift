@@ -16,16 +16,32 @@ public struct ListenerSupervisor: Service {
 
     let runtime: NodeRuntime
     let mail: MailServices
+    let tls: TLSContextProvider
     let logger: Logger
 
-    init(runtime: NodeRuntime, mail: MailServices, logger: Logger) {
+    init(runtime: NodeRuntime, mail: MailServices, tls: TLSContextProvider, logger: Logger) {
         self.runtime = runtime
         self.mail = mail
+        self.tls = tls
         self.logger = logger
     }
 
-    /// Modules this build serves, and the port each listens on.
+    /// Modules this build serves.
     static let implementedModules: [ModuleName] = [.smtp, .submission]
+
+    /// One SMTP listener: its name (as in /healthz), the module that enables it, its port, implicit TLS.
+    struct SMTPListener: Sendable {
+        var name: String
+        var module: ModuleName
+        var port: @Sendable (NodeConfig) -> Int
+        var implicitTLS: Bool
+    }
+
+    static let smtpListeners: [SMTPListener] = [
+        SMTPListener(name: "smtp", module: .smtp, port: { $0.smtpPort }, implicitTLS: false),
+        SMTPListener(name: "submission", module: .submission, port: { $0.submissionPort }, implicitTLS: false),
+        SMTPListener(name: "smtps", module: .submission, port: { $0.smtpsPort }, implicitTLS: true),
+    ]
 
     struct Endpoint: Equatable, CustomStringConvertible {
         var host: String
@@ -37,7 +53,7 @@ public struct ListenerSupervisor: Service {
         var http: (endpoint: Endpoint, server: HTTPHealthServer)?
         var agent: (endpoint: Endpoint, server: AgentCheckServer)?
         var failures: [String: (endpoint: Endpoint, at: Date)] = [:]
-        var smtp: [ModuleName: (endpoint: Endpoint, server: SMTPServer)] = [:]
+        var smtp: [String: (endpoint: Endpoint, server: SMTPServer)] = [:]
     }
 
     public func run() async throws {
@@ -112,8 +128,8 @@ public struct ListenerSupervisor: Service {
                 logger.error("cannot bind agent-check", metadata: ["endpoint": "\(agentEndpoint)", "error": "\(error)"])
             }
         }
-        for module in Self.implementedModules {
-            await reconcileSMTP(module, config: config, state)
+        for listener in Self.smtpListeners {
+            await reconcileSMTP(listener, config: config, state)
         }
         // Modules not written yet say so plainly when enabled.
         runtime.update { snapshot in
@@ -123,40 +139,52 @@ public struct ListenerSupervisor: Service {
         }
     }
 
-    func reconcileSMTP(_ module: ModuleName, config: NodeConfig, _ state: State) async {
-        let port = module == .smtp ? config.smtpPort : config.submissionPort
-        let desired = config.modules.contains(module) ? Endpoint(host: config.listenAddress, port: port) : nil
-        if state.smtp[module]?.endpoint == desired {
-            if desired == nil { setStatus(module.rawValue, .disabled) }
+    func reconcileSMTP(_ listener: SMTPListener, config: NodeConfig, _ state: State) async {
+        let name = listener.name
+        let enabled = config.modules.contains(listener.module)
+        var desired = enabled ? Endpoint(host: config.listenAddress, port: listener.port(config)) : nil
+        var statusWhenClosed = NodeRuntime.ListenerStatus.disabled
+        // Implicit TLS needs a certificate; without one the port stays closed and says why.
+        if listener.implicitTLS, enabled, tls.context(for: config) == nil {
+            desired = nil
+            statusWhenClosed = .failed(tls.lastError ?? "no TLS certificate configured (svcpkgTlsCertificateFile, svcpkgTlsKeyFile)")
+        }
+        if state.smtp[name]?.endpoint == desired {
+            if desired == nil { setStatus(name, statusWhenClosed) }
             return
         }
-        if let desired, !shouldTry(module.rawValue, desired, state) { return }
-        if let old = state.smtp[module] {
-            logger.notice("stopping \(module.rawValue) listener", metadata: ["endpoint": "\(old.endpoint)"])
+        if let desired, !shouldTry(name, desired, state) { return }
+        if let old = state.smtp[name] {
+            logger.notice("stopping \(name) listener", metadata: ["endpoint": "\(old.endpoint)"])
             await old.server.stop()
-            state.smtp[module] = nil
+            state.smtp[name] = nil
         }
         guard let desired else {
-            setStatus(module.rawValue, .disabled)
+            setStatus(name, statusWhenClosed)
             return
         }
         let runtime = self.runtime
-        let settings = SMTPServer.Settings(host: desired.host, port: desired.port, isSubmission: module == .submission) { loopback in
+        let tls = self.tls
+        let isSubmission = listener.module == .submission
+        let settings = SMTPServer.Settings(
+            host: desired.host, port: desired.port, isSubmission: isSubmission, implicitTLS: listener.implicitTLS,
+            tlsContext: { tls.context(for: runtime.snapshot.nodeConfig) }
+        ) { loopback in
             let config = runtime.snapshot.nodeConfig
             return SMTPSession.Configuration(
-                hostname: config.hostname, isSubmission: module == .submission, tlsAvailable: false,
+                hostname: config.hostname, isSubmission: isSubmission, tlsAvailable: false,
                 allowPlaintextAuth: config.allowPlaintextAuthLoopback && loopback, maxMessageSize: config.maxMessageSize)
         }
         do {
             let server = try await SMTPServer.start(settings: settings, services: mail, logger: logger)
-            state.smtp[module] = (desired, server)
-            state.failures[module.rawValue] = nil
-            setStatus(module.rawValue, .up(address: desired.host, port: desired.port))
-            logger.info("\(module.rawValue) listening", metadata: ["endpoint": "\(desired)"])
+            state.smtp[name] = (desired, server)
+            state.failures[name] = nil
+            setStatus(name, .up(address: desired.host, port: desired.port))
+            logger.info("\(name) listening", metadata: ["endpoint": "\(desired)"])
         } catch {
-            state.failures[module.rawValue] = (desired, Date())
-            setStatus(module.rawValue, .failed("cannot bind \(desired): \(error)"))
-            logger.error("cannot bind \(module.rawValue)", metadata: ["endpoint": "\(desired)", "error": "\(error)"])
+            state.failures[name] = (desired, Date())
+            setStatus(name, .failed("cannot bind \(desired): \(error)"))
+            logger.error("cannot bind \(name)", metadata: ["endpoint": "\(desired)", "error": "\(error)"])
         }
     }
 

@@ -70,7 +70,7 @@ public struct NodeServer {
                 .init(service: HeartbeatService(runtime: runtime, threadPool: fileThreads, logger: logger)),
                 .init(service: QueueRunner(runtime: runtime, mail: mail, fileThreads: fileThreads, logger: logger)),
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
-                .init(service: ListenerSupervisor(runtime: runtime, mail: mail, logger: logger)),
+                .init(service: ListenerSupervisor(runtime: runtime, mail: mail, tls: TLSContextProvider(logger: logger), logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// What an SMTP session needs from the rest of the node. The Node module implements it with
 /// the directory and the shared tree; the SMTP module never imports those.
@@ -37,6 +38,10 @@ public final class SMTPServer: Sendable {
         public var host: String
         public var port: Int
         public var isSubmission: Bool
+        /// Implicit TLS (port 465, RFC 8314): each connection starts with the TLS handshake,
+        /// using the context `tlsContext` returns when it arrives (nil: the connection is refused).
+        public var implicitTLS: Bool
+        public var tlsContext: @Sendable () -> NIOSSLContext?
         /// The session configuration for a new connection, read when it arrives so that limits
         /// changed in LDAP apply to the next connection; the argument says whether the client
         /// is on loopback (where dev setups may allow plaintext AUTH).
@@ -45,12 +50,15 @@ public final class SMTPServer: Sendable {
         public var idleTimeout: TimeAmount
 
         public init(
-            host: String, port: Int, isSubmission: Bool, idleTimeout: TimeAmount = .minutes(5),
+            host: String, port: Int, isSubmission: Bool, implicitTLS: Bool = false,
+            tlsContext: @escaping @Sendable () -> NIOSSLContext? = { nil }, idleTimeout: TimeAmount = .minutes(5),
             session: @escaping @Sendable (_ clientIsLoopback: Bool) -> SMTPSession.Configuration
         ) {
             self.host = host
             self.port = port
             self.isSubmission = isSubmission
+            self.implicitTLS = implicitTLS
+            self.tlsContext = tlsContext
             self.session = session
             self.idleTimeout = idleTimeout
         }
@@ -68,12 +76,18 @@ public final class SMTPServer: Sendable {
 
     public static func start(settings: Settings, services: some SMTPServices, logger: Logger) async throws -> SMTPServer {
         let idleTimeout = settings.idleTimeout
+        let implicitTLS = settings.implicitTLS
+        let tlsContext = settings.tlsContext
         let serverChannel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .bind(host: settings.host, port: settings.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if implicitTLS {
+                        guard let context = tlsContext() else { throw SMTPServerError.noTLSCertificate }
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(SMTPIdleTimeoutHandler())
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
@@ -132,6 +146,7 @@ struct SMTPConnection<Services: SMTPServices> {
             sessionID: String(UInt64.random(in: 0...UInt64.max), radix: 36))
         var configuration = settings.session(Self.isLoopback(remote))
         configuration.isSubmission = settings.isSubmission
+        configuration.tlsActive = settings.implicitTLS
         var logger = logger
         logger[metadataKey: "session"] = "\(context.sessionID)"
         logger[metadataKey: "remote"] = "\(context.remoteAddress)"
@@ -184,6 +199,12 @@ struct SMTPConnection<Services: SMTPServices> {
     }
 }
 
+enum SMTPServerError: Error, CustomStringConvertible {
+    case noTLSCertificate
+
+    var description: String { "no TLS certificate is configured (svcpkgTlsCertificateFile, svcpkgTlsKeyFile)" }
+}
+
 extension SMTPConnection {
     static func isLoopback(_ address: SocketAddress?) -> Bool {
         guard let ip = address?.ipAddress else { return false }
@@ -200,7 +221,8 @@ final class SMTPIdleTimeoutHandler: ChannelInboundHandler, Sendable {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             let reply = context.channel.allocator.buffer(string: SMTPReply(421, "4.4.2", "Timeout, closing connection").encoded())
-            context.writeAndFlush(NIOAny(reply)).whenComplete { [context] _ in context.close(promise: nil) }
+            let channel = context.channel
+            context.writeAndFlush(NIOAny(reply)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)

@@ -251,3 +251,49 @@ def test_store_check_and_reindex_after_deliveries(cluster, tmp_path):
     # path tricks in the user name are refused with a clear error
     bad = cluster.run_svcpkg(["check", "--store", "../../etc@example.test"], node=cluster.nodes[1])
     assert bad.returncode != 0 and "error: mail store of ../../etc@example.test" in bad.stderr
+
+
+def server_certificate_der(ip: str, port: int) -> bytes:
+    import ssl
+    return ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((ip, port), timeout=5))
+
+
+def test_implicit_tls_submission_and_live_certificate_change(cluster, tmp_path):
+    import ssl
+    node = cluster.nodes[0]
+    ip, port = cluster.node_ip(node), cluster.port("SMTPS")
+    cluster.wait_for(lambda: cluster.healthz(node)[1]["modules"].get("smtps", "").startswith("up"), timeout=10,
+                     what="smtps listener up")
+    context = ssl.create_default_context(cafile=str(cluster.state / "tls" / "cert.pem"))
+    context.check_hostname = False
+    tag = marker()
+    with smtplib.SMTP_SSL(ip, port, context=context, timeout=15) as client:
+        client.ehlo("client.test")
+        assert client.has_extn("auth") and not client.has_extn("starttls")
+        client.login("alice@example.test", "alice-secret")
+        client.sendmail("alice@example.test", ["bob@example.test"], message(tag))
+    assert b"with ESMTPSA id " in wait_message(cluster, "bob@example.test", tag, timeout=15)
+
+    # A new certificate named in LDAP (node override) is used for the next connection, no restart.
+    before = server_certificate_der(ip, port)
+    pid = cluster.node_pid(node)
+    cert, key = tmp_path / "new-cert.pem", tmp_path / "new-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=renewed.test",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    dn = f"cn={node},ou=nodes,ou=svcpkg,{cluster.base}"
+    cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgTlsCertificateFile\nsvcpkgTlsCertificateFile: {cert}\n-\n"
+                       f"replace: svcpkgTlsKeyFile\nsvcpkgTlsKeyFile: {key}\n")
+    try:
+        expected = ssl.PEM_cert_to_DER_cert(cert.read_text())
+        cluster.wait_for(lambda: server_certificate_der(ip, port) == expected, timeout=5, what="the renewed certificate")
+        assert before != expected and cluster.node_pid(node) == pid
+        # A broken certificate is refused and the previous one stays in force.
+        cert.write_text("not a certificate\n")
+        bad = tmp_path / "bad.pem"
+        bad.write_text("garbage\n")
+        cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgTlsCertificateFile\nsvcpkgTlsCertificateFile: {bad}\n")
+        cluster.wait_for(lambda: "cannot load TLS certificate" in cluster.node_log(node), timeout=5, what="the error in the log")
+        assert server_certificate_der(ip, port) == expected
+    finally:
+        cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\ndelete: svcpkgTlsCertificateFile\n-\ndelete: svcpkgTlsKeyFile\n")
+    cluster.wait_for(lambda: server_certificate_der(ip, port) == before, timeout=5, what="the cluster certificate again")
