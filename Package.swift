@@ -86,6 +86,7 @@ let package = Package(
                 "Directory",
                 "SharedTree",
                 "MessageCache",
+                "MailMessage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -179,6 +179,39 @@ public struct QueueStore: Sendable {
         return nil
     }
 
+    /// Makes a deferred or failed entry due now (`svcpkg queue retry`): pending recipients of a
+    /// failed entry become pending again. Returns false when the entry is claimed or gone.
+    public func retryNow(_ id: String, now: Date = Date()) throws(SharedTreeError) -> Bool {
+        guard let (envelope, state) = try find(id) else { return false }
+        if state == .incoming && envelope.nextAttemptAt <= now { return true }  // already due
+        guard let lock = try LockFile.tryAcquire(name: id, in: locksDirectory, node: node, options: lockOptions) else { return false }
+        var changed = envelope
+        changed.nextAttemptAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        if state == .failed {
+            for index in changed.recipients.indices where changed.recipients[index].status == .failed {
+                changed.recipients[index].status = .pending
+            }
+        }
+        try lock.verify()
+        try writeEnvelope(changed, state: .incoming)
+        if state != .incoming { _ = try Posix.unlinkIfPresent(envelopePath(id, state)) }
+        _ = try lock.release()
+        return true
+    }
+
+    /// Deletes an entry and its message (`svcpkg queue delete`). Returns false when it is
+    /// claimed by a runner right now or does not exist.
+    public func delete(_ id: String) throws(SharedTreeError) -> Bool {
+        guard let (_, state) = try find(id) else { return false }
+        guard let lock = try LockFile.tryAcquire(name: id, in: locksDirectory, node: node, options: lockOptions) else { return false }
+        try lock.verify()
+        _ = try Posix.unlinkIfPresent(envelopePath(id, state))
+        try Posix.fsyncDirectory(directory(state))
+        _ = try Posix.unlinkIfPresent(messagePath(id))
+        _ = try lock.release()
+        return true
+    }
+
     /// Removes message files without an envelope older than `olderThan` seconds
     /// (a crash between writing the message and its envelope). Returns how many.
     public func removeOrphans(olderThan: TimeInterval) throws(SharedTreeError) -> Int {

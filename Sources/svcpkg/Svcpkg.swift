@@ -2,6 +2,7 @@ import ArgumentParser
 import Directory
 import Foundation
 import Logging
+import MailMessage
 import MessageCache
 import Node
 import SharedTree
@@ -12,7 +13,7 @@ struct Svcpkg: AsyncParsableCommand {
         commandName: "svcpkg",
         abstract: "Service Package: one binary for a clustered mail and groupware node.",
         version: svcpkgVersion,
-        subcommands: [Serve.self, Config.self, Check.self, Cluster.self, Reindex.self])
+        subcommands: [Serve.self, Config.self, Check.self, Cluster.self, Queue.self, Reindex.self])
 }
 
 /// Options every command shares: where the bootstrap file and the local cache are.
@@ -233,6 +234,115 @@ struct Check: AsyncParsableCommand {
         for problem in problems { FileHandle.standardError.write(Data("error: \(problem)\n".utf8)) }
         guard problems.isEmpty else { throw ExitCode(1) }
         ok("mail store of \(storeUser) consistent")
+    }
+}
+
+struct Queue: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect and steer the shared MTA queue.", subcommands: [List.self, Show.self, Retry.self, Delete.self])
+
+    /// The queue as this node sees it (shared root from its effective config).
+    static func store(_ options: NodeOptions) async throws -> QueueStore {
+        let bootstrap = try options.loadBootstrap()
+        let directory = try options.directory(bootstrap)
+        defer { Task { await directory.shutdown() } }
+        let config = try await options.nodeConfig(bootstrap, directory: directory)
+        return QueueStore(
+            layout: SharedTreeLayout(root: config.sharedRoot), node: bootstrap.node,
+            lockOptions: LockOptions(staleTimeout: TimeInterval(config.lockStaleTimeout), timeout: 0))
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List queue entries: id, state, age, attempts, sender, pending recipients.")
+        @OptionGroup var options: NodeOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let queue = try await Queue.store(options)
+            var rows: [(QueueEnvelope, String)] = []
+            for state in QueueStore.State.allCases {
+                for envelope in try queue.list(state) {
+                    rows.append((envelope, try queue.isClaimed(envelope.id) ? "active" : state.rawValue))
+                }
+            }
+            if json {
+                let objects: [[String: Any]] = rows.map { envelope, state in
+                    ["id": envelope.id, "state": state, "sender": envelope.sender, "attempts": envelope.attempts, "size": envelope.size,
+                     "recipients": envelope.recipients.map { ["address": $0.address, "status": $0.status.rawValue, "last_result": $0.lastResult ?? ""] }]
+                }
+                let data = try JSONSerialization.data(withJSONObject: ["entries": objects], options: [.sortedKeys, .prettyPrinted])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            print("ID                                      STATE     AGE     TRIES  FROM -> PENDING")
+            for (envelope, state) in rows {
+                let age = Int(Date().timeIntervalSince(envelope.receivedAt))
+                let pending = envelope.pendingRecipients.map(\.address).joined(separator: ", ")
+                print(envelope.id.padding(toLength: 40, withPad: " ", startingAt: 0) + state.padding(toLength: 10, withPad: " ", startingAt: 0)
+                      + "\(age)s".padding(toLength: 8, withPad: " ", startingAt: 0) + "\(envelope.attempts)".padding(toLength: 7, withPad: " ", startingAt: 0)
+                      + "<\(envelope.sender)> -> \(pending)")
+            }
+            print("\(rows.count) entries")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one entry: envelope, per-recipient results and the message header.")
+        @OptionGroup var options: NodeOptions
+        @Argument var id: String
+
+        func run() async throws {
+            let queue = try await Queue.store(options)
+            guard let (envelope, state) = try queue.find(id) else { throw CommandFailure("no queue entry \(id)") }
+            print("id: \(envelope.id)\nstate: \(try queue.isClaimed(id) ? "active" : state.rawValue)\nsender: <\(envelope.sender)>")
+            print("received: \(envelope.receivedAt) by \(envelope.receivedBy)\nattempts: \(envelope.attempts), next: \(envelope.nextAttemptAt)\nsize: \(envelope.size)")
+            for recipient in envelope.recipients {
+                print("recipient: \(recipient.address) \(recipient.status.rawValue) \(recipient.lastResult ?? "")")
+            }
+            let message = try queue.message(id, maxBytes: 1 << 20)
+            let header = MessageHeader.parse(message)
+            print("")
+            for field in header.fields { print("\(field.name): \(field.value)") }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make entries due now (failed ones get their failed recipients back).")
+        @OptionGroup var options: NodeOptions
+        @Argument(help: "Entry ids; none with --all.") var ids: [String] = []
+        @Flag(help: "Every deferred entry.") var all = false
+
+        func run() async throws {
+            let queue = try await Queue.store(options)
+            let targets = all ? try queue.list(.deferred).map(\.id) : ids
+            guard !targets.isEmpty else { throw CommandFailure("name entry ids or use --all") }
+            var failed = false
+            for id in targets {
+                if try queue.retryNow(id) { print("retry: \(id)") } else {
+                    failed = true
+                    FileHandle.standardError.write(Data("error: \(id) is claimed by a runner right now or does not exist\n".utf8))
+                }
+            }
+            if failed { throw ExitCode(1) }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete entries and their messages (no bounce is sent).")
+        @OptionGroup var options: NodeOptions
+        @Argument var ids: [String]
+
+        func run() async throws {
+            let queue = try await Queue.store(options)
+            var failed = false
+            for id in ids {
+                if try queue.delete(id) { print("deleted: \(id)") } else {
+                    failed = true
+                    FileHandle.standardError.write(Data("error: \(id) is claimed by a runner right now or does not exist\n".utf8))
+                }
+            }
+            if failed { throw ExitCode(1) }
+        }
     }
 }
 

@@ -121,3 +121,26 @@ final class QueueStoreTests: XCTestCase {
         XCTAssertNil(try queue.find("../x"))
     }
 }
+
+final class QueueStoreOperatorTests: XCTestCase {
+    func testRetryAndDelete() throws {
+        let directory = try TemporaryDirectory("queue-op")
+        defer { directory.remove() }
+        let layout = SharedTreeLayout(root: directory.path)
+        try layout.createSkeleton()
+        let queue = QueueStore(layout: layout, node: "n1", lockOptions: LockOptions(staleTimeout: 30, timeout: 0))
+        let envelope = try queue.enqueue(message: [65], sender: "a@x.test", recipients: ["b@y.test"])
+        let claim = try XCTUnwrap(try queue.claim(envelope.id))
+        XCTAssertFalse(try queue.delete(envelope.id), "a claimed entry is not deleted under the runner")
+        try claim.fail { $0.recipients[0].status = .failed }
+        XCTAssertTrue(try queue.retryNow(envelope.id))
+        let retried = try XCTUnwrap(try queue.find(envelope.id))
+        XCTAssertEqual(retried.1, .incoming)
+        XCTAssertEqual(retried.0.recipients[0].status, .pending)
+        XCTAssertEqual(try queue.due().map(\.id), [envelope.id])
+        XCTAssertTrue(try queue.delete(envelope.id))
+        XCTAssertNil(try queue.find(envelope.id))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: queue.messagePath(envelope.id)))
+        XCTAssertFalse(try queue.delete(envelope.id))
+    }
+}
