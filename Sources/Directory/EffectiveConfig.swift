@@ -176,6 +176,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var maxMessageSize: Int
     public var dnsServer: String?
     public var hostname: String
+    public var authFailureDelayMilliseconds: Int
+    public var maxAuthFailures: Int
+    public var authFailureWindow: Int
 
     public init(_ config: EffectiveConfig) {
         func one(_ attribute: String) -> String? { config.setting(attribute).values.first }
@@ -211,5 +214,8 @@ public struct NodeConfig: Sendable, Equatable {
         maxMessageSize = int("svcpkgMaxMessageSize", 52_428_800)
         dnsServer = one("svcpkgDnsServer")
         hostname = one("svcpkgHostname") ?? config.nodeName
+        authFailureDelayMilliseconds = int("svcpkgAuthFailureDelay", 1000)
+        maxAuthFailures = int("svcpkgMaxAuthFailures", 10)
+        authFailureWindow = int("svcpkgAuthFailureWindow", 300)
     }
 }

@@ -106,6 +106,9 @@ public enum SettingsRegistry {
         .init(attribute: "svcpkgMaxMessageSize", multiValued: false, defaultValues: ["52428800"], rule: .integer(1024...2_147_483_647), summary: "largest message accepted, bytes"),
         .init(attribute: "svcpkgDnsServer", multiValued: false, defaultValues: [], rule: .dnsServer, summary: "DNS server for MX lookups (empty: system resolver)"),
         .init(attribute: "svcpkgHostname", multiValued: false, defaultValues: [], rule: .hostName, summary: "host name in banners (empty: the node name)"),
+        .init(attribute: "svcpkgAuthFailureDelay", multiValued: false, defaultValues: ["1000"], rule: .integer(0...60000), summary: "ms a failed authentication is answered late (times recent failures, up to 5)"),
+        .init(attribute: "svcpkgMaxAuthFailures", multiValued: false, defaultValues: ["10"], rule: .integer(1...10000), summary: "failures per client address within the window before AUTH is refused"),
+        .init(attribute: "svcpkgAuthFailureWindow", multiValued: false, defaultValues: ["300"], rule: .integer(10...86400), summary: "seconds over which failures per client address count"),
     ]
 
     public static let byAttribute: [String: SettingDefinition] = Dictionary(

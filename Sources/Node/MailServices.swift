@@ -21,6 +21,7 @@ final class MailServices: SMTPServices {
     let directory: DirectoryClient
     let fileThreads: NIOThreadPool
     let logger: Logger
+    let authFailures = AuthFailureLimiter()
     private let domainCache = NIOLockedValueBox<(domains: Set<String>, fetched: Date)?>(nil)
     static let domainCacheTTL: TimeInterval = 5
 
@@ -128,12 +129,30 @@ final class MailServices: SMTPServices {
     // MARK: - AUTH
 
     func authenticate(user: String, password: String, context: SMTPConnectionContext) async -> Bool {
-        do {
-            return try await directory.authenticate(address: user, password: password) != nil
-        } catch {
-            logger.error("authentication lookup failed", metadata: ["user": "\(user)", "error": "\(error)"])
+        let config = runtime.snapshot.nodeConfig
+        let limits = AuthFailureLimiter.Limits(
+            delay: Double(config.authFailureDelayMilliseconds) / 1000, maxFailures: config.maxAuthFailures,
+            window: TimeInterval(config.authFailureWindow))
+        guard authFailures.allows(context.remoteAddress, limits: limits) else {
+            // Refused without asking LDAP: no oracle and no load from a guesser.
+            logger.warning("authentication refused: too many failures from this address", metadata: ["user": "\(user)"])
+            try? await Task.sleep(for: .seconds(limits.delay * 5))
             return false
         }
+        let ok: Bool
+        do {
+            ok = try await directory.authenticate(address: user, password: password) != nil
+        } catch {
+            logger.error("authentication lookup failed", metadata: ["user": "\(user)", "error": "\(error)"])
+            ok = false
+        }
+        if ok {
+            authFailures.recordSuccess(context.remoteAddress)
+        } else {
+            let wait = authFailures.recordFailure(context.remoteAddress, limits: limits)
+            try? await Task.sleep(for: .seconds(wait))
+        }
+        return ok
     }
 
     // MARK: - DATA

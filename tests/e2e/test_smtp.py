@@ -331,3 +331,33 @@ def test_queue_commands_on_a_deferred_remote_message(cluster):
     assert entry["id"] not in queue_entries(cluster, other)
     missing = cluster.run_svcpkg(["queue", "delete", entry["id"]], node=other)
     assert missing.returncode != 0 and "does not exist" in missing.stderr
+
+
+def test_auth_failures_are_delayed_then_the_address_is_refused(cluster):
+    """Kept last in this file: it locks 127.0.0.1 out of AUTH on one node for the window."""
+    node = cluster.nodes[-1]
+    dn = f"cn={node},ou=nodes,ou=svcpkg,{cluster.base}"
+    cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgMaxAuthFailures\nsvcpkgMaxAuthFailures: 3\n-\n"
+                       f"replace: svcpkgAuthFailureDelay\nsvcpkgAuthFailureDelay: 200\n-\n"
+                       f"replace: svcpkgAuthFailureWindow\nsvcpkgAuthFailureWindow: 10\n")
+    try:
+        time.sleep(1.5)  # the settings reach the node within one poll
+        timings = []
+        with smtp(cluster, node, "SUBMISSION") as client:
+            for _ in range(3):
+                start = time.monotonic()
+                code, _ = client.docmd("AUTH", "PLAIN " + __import__("base64").b64encode(b"\0bob@example.test\0guess").decode())
+                timings.append(time.monotonic() - start)
+                assert code == 535
+        assert timings[0] >= 0.2 and timings[2] >= 0.6, timings  # 200 ms x failures so far
+        with smtp(cluster, node, "SUBMISSION") as client:
+            # the right password no longer helps from this address, for the window
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                client.login("bob@example.test", "bob-secret")
+        with smtp(cluster, cluster.nodes[0], "SUBMISSION") as client:
+            client.login("bob@example.test", "bob-secret")  # other nodes keep their own count
+        assert "too many failures" in cluster.node_log(node)
+    finally:
+        cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\ndelete: svcpkgMaxAuthFailures\n-\n"
+                           f"delete: svcpkgAuthFailureDelay\n-\ndelete: svcpkgAuthFailureWindow\n")
+    time.sleep(10)  # let the window pass so nothing after this test meets the lockout
