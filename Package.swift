@@ -98,7 +98,11 @@ let package = Package(
         .testTarget(name: "SharedTreeTests", dependencies: ["SharedTree"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Directory"], swiftSettings: strict),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], swiftSettings: strict),
-        .testTarget(name: "SMTPTests", dependencies: ["SMTP"], swiftSettings: strict),
+        .testTarget(
+            name: "SMTPTests",
+            dependencies: ["SMTP", .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "MessageCacheTests", dependencies: ["MessageCache"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

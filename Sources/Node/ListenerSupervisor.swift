@@ -166,6 +166,7 @@ public struct ListenerSupervisor: Service {
         let runtime = self.runtime
         let tls = self.tls
         let isSubmission = listener.module == .submission
+        // STARTTLS is offered on the plain ports whenever a certificate is configured.
         let settings = SMTPServer.Settings(
             host: desired.host, port: desired.port, isSubmission: isSubmission, implicitTLS: listener.implicitTLS,
             tlsContext: { tls.context(for: runtime.snapshot.nodeConfig) }

@@ -64,11 +64,19 @@ public final class SMTPServer: Sendable {
         }
     }
 
-    private let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    /// A connection as the loop sees it: the async channel, and the STARTTLS gate with the
+    /// TLS context it may switch to (both nil when STARTTLS is not offered).
+    struct Accepted: Sendable {
+        var channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        var gate: NIOLoopBound<StartTLSGate>?
+        var tls: NIOSSLContext?
+    }
+
+    private let serverChannel: NIOAsyncChannel<Accepted, Never>
     private let task: Task<Void, Never>
     public let localPort: Int
 
-    private init(serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, task: Task<Void, Never>, localPort: Int) {
+    private init(serverChannel: NIOAsyncChannel<Accepted, Never>, task: Task<Void, Never>, localPort: Int) {
         self.serverChannel = serverChannel
         self.task = task
         self.localPort = localPort
@@ -84,13 +92,21 @@ public final class SMTPServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: false)
             .bind(host: settings.host, port: settings.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    var gate: NIOLoopBound<StartTLSGate>?
+                    let context = tlsContext()
                     if implicitTLS {
-                        guard let context = tlsContext() else { throw SMTPServerError.noTLSCertificate }
+                        guard let context else { throw SMTPServerError.noTLSCertificate }
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    } else if context != nil {
+                        let handler = StartTLSGate()
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        gate = NIOLoopBound(handler, eventLoop: channel.eventLoop)
                     }
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     try channel.pipeline.syncOperations.addHandler(SMTPIdleTimeoutHandler())
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    return Accepted(
+                        channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
+                        gate: gate, tls: implicitTLS ? nil : context)
                 }
             }
         let localPort = serverChannel.channel.localAddress?.port ?? settings.port
@@ -135,7 +151,8 @@ struct SMTPConnection<Services: SMTPServices> {
     let services: Services
     let logger: Logger
 
-    func run(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    func run(_ accepted: SMTPServer.Accepted) async {
+        let connection = accepted.channel
         services.connectionOpened()
         defer { services.connectionClosed() }
         let remote = connection.channel.remoteAddress
@@ -147,6 +164,7 @@ struct SMTPConnection<Services: SMTPServices> {
         var configuration = settings.session(Self.isLoopback(remote))
         configuration.isSubmission = settings.isSubmission
         configuration.tlsActive = settings.implicitTLS
+        configuration.tlsAvailable = settings.implicitTLS || accepted.gate != nil
         var logger = logger
         logger[metadataKey: "session"] = "\(context.sessionID)"
         logger[metadataKey: "remote"] = "\(context.remoteAddress)"
@@ -155,6 +173,7 @@ struct SMTPConnection<Services: SMTPServices> {
             try await connection.executeThenClose { inbound, outbound in
                 var session = SMTPSession(configuration: configuration)
                 var pending = session.start()
+                var startedTLS = false
                 func perform() async throws -> Bool {
                     var output = ByteBuffer()
                     while !pending.isEmpty {
@@ -166,7 +185,14 @@ struct SMTPConnection<Services: SMTPServices> {
                             if output.readableBytes > 0 { try await outbound.write(output) }
                             return true
                         case .startTLS:
-                            // Advertised only when a TLS context exists; none is wired yet.
+                            guard let gate = accepted.gate, let tls = accepted.tls else { return true }
+                            // The 220 goes out from the gate in the same event-loop tick that puts
+                            // the TLS handler in, so no read can fall between the two.
+                            let reply = output
+                            output.clear()
+                            try await gate.eventLoop.submit { try gate.value.startTLS(reply: reply, sslContext: tls) }.get()
+                            startedTLS = true
+                            logger.debug("STARTTLS")
                             pending.append(contentsOf: session.tlsStarted())
                         case .checkRecipient(let mailbox):
                             if output.readableBytes > 0 { try await outbound.write(output); output.clear() }
@@ -188,8 +214,14 @@ struct SMTPConnection<Services: SMTPServices> {
                 }
                 if try await perform() { return }
                 for try await buffer in inbound {
-                    pending = session.receive(Array(buffer.readableBytesView))
+                    let bytes = Array(buffer.readableBytesView)
+                    pending = session.receive(bytes)
+                    startedTLS = false
                     if try await perform() { return }
+                    // The gate holds input after any STARTTLS line; if TLS did not start, let it go.
+                    if let gate = accepted.gate, !startedTLS, Self.mentionsStartTLS(bytes) {
+                        try await gate.eventLoop.submit { gate.value.release() }.get()
+                    }
                 }
             }
         } catch {
@@ -206,6 +238,14 @@ enum SMTPServerError: Error, CustomStringConvertible {
 }
 
 extension SMTPConnection {
+    static func mentionsStartTLS(_ bytes: [UInt8]) -> Bool {
+        let needle = Array("starttls".utf8)
+        guard bytes.count >= needle.count else { return false }
+        return (0...(bytes.count - needle.count)).contains { start in
+            (0..<needle.count).allSatisfy { bytes[start + $0] | 0x20 == needle[$0] }
+        }
+    }
+
     static func isLoopback(_ address: SocketAddress?) -> Bool {
         guard let ip = address?.ipAddress else { return false }
         return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")

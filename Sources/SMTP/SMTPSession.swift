@@ -167,6 +167,8 @@ public struct SMTPSession: Sendable {
         waiting = .none
         configuration.tlsActive = true
         // RFC 3207 §4.2: forget everything learnt before TLS; the client starts over with EHLO.
+        // Anything still buffered arrived in plaintext and is dropped (CVE-2011-0411).
+        input = []
         phase = .greeted
         clientName = ""
         resetTransaction()

@@ -333,6 +333,46 @@ def test_queue_commands_on_a_deferred_remote_message(cluster):
     assert missing.returncode != 0 and "does not exist" in missing.stderr
 
 
+def test_starttls_on_submission_then_auth(cluster):
+    import ssl
+    node = cluster.nodes[1]
+    context = ssl.create_default_context(cafile=str(cluster.state / "tls" / "cert.pem"))
+    context.check_hostname = False
+    tag = marker()
+    with smtplib.SMTP(cluster.node_ip(node), cluster.port("SUBMISSION"), timeout=15) as client:
+        client.ehlo("client.test")
+        assert client.has_extn("starttls")
+        client.starttls(context=context)
+        client.ehlo("client.test")
+        assert not client.has_extn("starttls") and client.has_extn("auth")
+        client.login("carol@example.test", "carol-secret")
+        client.sendmail("carol@example.test", ["alice@example.test"], message(tag))
+    assert b"with ESMTPSA id " in wait_message(cluster, "alice@example.test", tag, timeout=15)
+    # the MX port offers STARTTLS too (opportunistic TLS for other MTAs)
+    with smtp(cluster, node) as client:
+        assert client.has_extn("starttls")
+
+
+def test_plaintext_injected_after_starttls_is_discarded(cluster):
+    """CVE-2011-0411: commands pipelined in plaintext after STARTTLS must not run inside TLS."""
+    import ssl
+    context = ssl.create_default_context(cafile=str(cluster.state / "tls" / "cert.pem"))
+    context.check_hostname = False
+    with socket.create_connection((cluster.node_ip(cluster.nodes[0]), cluster.port("SMTP")), timeout=10) as raw:
+        f = raw.makefile("rb")
+        assert f.readline().startswith(b"220")
+        raw.sendall(b"EHLO attacker.test\r\n")
+        while (line := f.readline())[3:4] == b"-":
+            pass
+        raw.sendall(b"STARTTLS\r\nRSET\r\nNOOP injected\r\n")
+        assert f.readline().startswith(b"220 2.0.0")
+        tls = context.wrap_socket(raw, server_hostname="example.test")
+        tls.sendall(b"EHLO client.test\r\n")
+        first = tls.recv(4096)
+        assert first.startswith(b"250-"), first  # the EHLO answer, not replies to injected commands
+        tls.sendall(b"QUIT\r\n")
+
+
 def test_auth_failures_are_delayed_then_the_address_is_refused(cluster):
     """Kept last in this file: it locks 127.0.0.1 out of AUTH on one node for the window."""
     node = cluster.nodes[-1]
