@@ -252,6 +252,20 @@ struct Queue: AsyncParsableCommand {
             lockOptions: LockOptions(staleTimeout: TimeInterval(config.lockStaleTimeout), timeout: 0))
     }
 
+    /// Runs `action` on each id, one line per id; exit 1 when any was claimed or missing.
+    static func apply(_ ids: [String], verb: String, _ action: (String) throws -> Bool) throws {
+        var failed = false
+        for id in ids {
+            if try action(id) {
+                print("\(verb): \(id)")
+            } else {
+                failed = true
+                FileHandle.standardError.write(Data("error: \(id) is claimed by a runner right now or does not exist\n".utf8))
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List queue entries: id, state, age, attempts, sender, pending recipients.")
         @OptionGroup var options: NodeOptions
@@ -316,14 +330,7 @@ struct Queue: AsyncParsableCommand {
             let queue = try await Queue.store(options)
             let targets = all ? try queue.list(.deferred).map(\.id) : ids
             guard !targets.isEmpty else { throw CommandFailure("name entry ids or use --all") }
-            var failed = false
-            for id in targets {
-                if try queue.retryNow(id) { print("retry: \(id)") } else {
-                    failed = true
-                    FileHandle.standardError.write(Data("error: \(id) is claimed by a runner right now or does not exist\n".utf8))
-                }
-            }
-            if failed { throw ExitCode(1) }
+            try Queue.apply(targets, verb: "retry") { try queue.retryNow($0) }
         }
     }
 
@@ -334,14 +341,7 @@ struct Queue: AsyncParsableCommand {
 
         func run() async throws {
             let queue = try await Queue.store(options)
-            var failed = false
-            for id in ids {
-                if try queue.delete(id) { print("deleted: \(id)") } else {
-                    failed = true
-                    FileHandle.standardError.write(Data("error: \(id) is claimed by a runner right now or does not exist\n".utf8))
-                }
-            }
-            if failed { throw ExitCode(1) }
+            try Queue.apply(ids, verb: "deleted") { try queue.delete($0) }
         }
     }
 }
