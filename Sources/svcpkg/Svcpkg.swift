@@ -459,14 +459,14 @@ struct ClusterStatusRow {
             let reading = byNode[node.name]
             return ClusterStatusRow(
                 node: node.name, state: (node.state ?? defaultState).rawValue, address: node.listenAddress,
-                age: reading.map { ($0.age * 10).rounded() / 10 }, pid: reading?.heartbeat?.pid,
+                age: reading?.age, pid: reading?.heartbeat?.pid,
                 status: status(reading), inLDAP: true)
         }
         let known = Set(nodes.map(\.name))
         for reading in readings where !known.contains(reading.node) {
             rows.append(ClusterStatusRow(
                 node: reading.node, state: reading.heartbeat?.state ?? "?", address: nil,
-                age: (reading.age * 10).rounded() / 10, pid: reading.heartbeat?.pid, status: status(reading) + " (not in LDAP)",
+                age: reading.age, pid: reading.heartbeat?.pid, status: status(reading) + " (not in LDAP)",
                 inLDAP: false))
         }
         return rows
