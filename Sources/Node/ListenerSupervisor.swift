@@ -17,12 +17,14 @@ public struct ListenerSupervisor: Service {
     let runtime: NodeRuntime
     let mail: MailServices
     let tls: TLSContextProvider
+    let metrics: NodeMetrics
     let logger: Logger
 
-    init(runtime: NodeRuntime, mail: MailServices, tls: TLSContextProvider, logger: Logger) {
+    init(runtime: NodeRuntime, mail: MailServices, tls: TLSContextProvider, metrics: NodeMetrics, logger: Logger) {
         self.runtime = runtime
         self.mail = mail
         self.tls = tls
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -99,7 +101,7 @@ public struct ListenerSupervisor: Service {
                 state.http = nil
             }
             do {
-                let server = try await HTTPHealthServer.start(host: httpEndpoint.host, port: httpEndpoint.port, runtime: runtime, logger: logger)
+                let server = try await HTTPHealthServer.start(host: httpEndpoint.host, port: httpEndpoint.port, runtime: runtime, metrics: metrics, logger: logger)
                 state.http = (httpEndpoint, server)
                 state.failures["http"] = nil
                 setStatus("http", .up(address: httpEndpoint.host, port: httpEndpoint.port))
@@ -210,7 +212,7 @@ final class HTTPHealthServer: Sendable {
         self.task = task
     }
 
-    static func start(host: String, port: Int, runtime: NodeRuntime, logger: Logger) async throws -> HTTPHealthServer {
+    static func start(host: String, port: Int, runtime: NodeRuntime, metrics: NodeMetrics, logger: Logger) async throws -> HTTPHealthServer {
         let router = Router()
         router.get("/healthz") { _, _ -> Response in
             let report = HealthReport(runtime: runtime)
@@ -218,6 +220,11 @@ final class HTTPHealthServer: Sendable {
                 status: .init(code: report.httpStatus),
                 headers: [.contentType: "application/json", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(string: report.json() + "\n")))
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.render(runtime: runtime))))
         }
         let started = OneShot<Void>()
         let app = Application(

@@ -1,6 +1,7 @@
 import Directory
 import Foundation
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOPosix
 import SMTP
@@ -146,6 +147,7 @@ final class MailServices: SMTPServices {
             logger.error("authentication lookup failed", metadata: ["user": "\(user)", "error": "\(error)"])
             ok = false
         }
+        Counter(label: "svcpkg_smtp_auth_total", dimensions: [("result", ok ? "ok" : "failed")]).increment()
         if ok {
             authFailures.recordSuccess(context.remoteAddress)
         } else {
@@ -211,6 +213,7 @@ final class MailServices: SMTPServices {
             logger.error("cannot store message", metadata: ["error": "\(error)", "id": "\(queueID)"])
             return SMTPReply(451, "4.3.0", "Cannot store the message now, try again later")
         }
+        Counter(label: "svcpkg_smtp_messages_accepted_total", dimensions: [("port", context.isSubmission ? "submission" : "mx")]).increment()
         logger.info("message accepted", metadata: [
             "id": "\(queueID)", "from": "\(sender)", "recipients": "\(transaction.recipients.count)", "size": "\(message.count)",
         ])

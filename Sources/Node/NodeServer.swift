@@ -61,6 +61,8 @@ public struct NodeServer {
             "config": "\(snapshot.configOrigin.rawValue)", "sharedRoot": "\(snapshot.nodeConfig.sharedRoot)",
         ])
 
+        let metrics = NodeMetrics()
+        metrics.bootstrapMetricsSystem()
         let fileThreads = NIOThreadPool(numberOfThreads: 2)
         fileThreads.start()
         let mail = MailServices(runtime: runtime, directory: directory, fileThreads: fileThreads, logger: logger)
@@ -70,7 +72,8 @@ public struct NodeServer {
                 .init(service: HeartbeatService(runtime: runtime, threadPool: fileThreads, logger: logger)),
                 .init(service: QueueRunner(runtime: runtime, mail: mail, fileThreads: fileThreads, logger: logger)),
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
-                .init(service: ListenerSupervisor(runtime: runtime, mail: mail, tls: TLSContextProvider(logger: logger), logger: logger)),
+                .init(service: ListenerSupervisor(
+                    runtime: runtime, mail: mail, tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

@@ -1,6 +1,7 @@
 import Directory
 import Foundation
 import Logging
+import Metrics
 import NIOPosix
 import SMTP
 import ServiceLifecycle
@@ -67,7 +68,9 @@ struct QueueRunner: Service {
         }
         let context = SMTPConnectionContext(remoteAddress: "queue", localAddress: "queue", isSubmission: true, sessionID: id)
         for (index, recipient) in claim.envelope.recipients.enumerated() where recipient.status == .pending {
-            results[index] = await deliver(recipient.address, message: message, context: context)
+            let result = await deliver(recipient.address, message: message, context: context)
+            Counter(label: "svcpkg_queue_deliveries_total", dimensions: [("result", result.0.rawValue)]).increment()
+            results[index] = result
         }
         let outcome = results
         do {

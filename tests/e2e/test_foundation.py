@@ -220,6 +220,7 @@ def test_ldap_outage_nodes_serve_from_cache_and_reconnect(cluster):
             status, health = cluster.healthz(node)
             assert status == 200 and health["status"] == "degraded"
             assert "Can't contact LDAP server" in health["ldap"]["error"]
+            assert metrics(cluster, node)["svcpkg_ldap_reachable"] == 0
         # A node restarted while LDAP is down starts from its on-disk cache.
         cluster.kill(restarted)
         cluster.start(restarted)
@@ -246,6 +247,38 @@ def test_ldap_outage_nodes_serve_from_cache_and_reconnect(cluster):
     finally:
         clear_attr(cluster, node_dn(cluster, node), "svcpkgNodeState")
     cluster.wait_for(lambda: agent_reply(cluster, node).startswith("ready"), timeout=3, what="ready")
+
+
+# --------------------------------------------------------------------------- metrics
+
+def metrics_text(cluster, node: str) -> str:
+    status, body = cluster.http_get(f"http://{cluster.node_ip(node)}:{cluster.port('HTTP')}/metrics")
+    assert status == 200
+    return body.decode()
+
+
+def metrics(cluster, node: str) -> dict[str, float]:
+    """Samples of the Prometheus text format: {'name{labels}': value}."""
+    samples = {}
+    for line in metrics_text(cluster, node).splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def test_metrics_endpoint(cluster):
+    node = cluster.nodes[0]
+    assert "# HELP svcpkg_config_age_seconds" in metrics_text(cluster, node)
+    samples = metrics(cluster, node)
+    assert samples["svcpkg_ldap_reachable"] == 1 and samples["svcpkg_shared_tree_writable"] == 1
+    assert samples['svcpkg_node_state{state="active"}'] == 1 and samples['svcpkg_node_state{state="drain"}'] == 0
+    assert samples["svcpkg_config_problems"] == 0 and samples["svcpkg_config_age_seconds"] < 5
+    # counters from the modules appear once used
+    import smtplib
+    with smtplib.SMTP(cluster.node_ip(node), cluster.port("SMTP"), timeout=10) as client:
+        client.sendmail("x@remote.test", ["alice@example.test"], b"Subject: metrics\r\n\r\nhi\r\n")
+    assert metrics(cluster, node)['svcpkg_smtp_messages_accepted_total{port="mx"}'] >= 1
 
 
 # --------------------------------------------------------------------------- heartbeats
