@@ -42,15 +42,20 @@ struct NodeOptions: ParsableArguments {
         }
     }
 
-    /// This node's effective config, read from LDAP (as `serve` would resolve it at start).
-    func nodeConfig(_ bootstrap: Bootstrap, directory: DirectoryClient) async throws -> NodeConfig {
+    /// This node's config entries and effective config, resolved as `serve` does (the local
+    /// cache supplies the last good values).
+    func loadConfig(_ bootstrap: Bootstrap, directory: DirectoryClient) async throws -> (entries: ConfigEntries, effective: EffectiveConfig) {
         do {
             let entries = try await directory.configEntries(node: bootstrap.node)
             let previous = ConfigCache(directory: cacheDirectory).load()?.effective
-            return NodeConfig(EffectiveConfig.resolve(nodeName: bootstrap.node, cluster: entries.cluster, node: entries.node, previous: previous))
+            return (entries, EffectiveConfig.resolve(nodeName: bootstrap.node, cluster: entries.cluster, node: entries.node, previous: previous))
         } catch {
             throw CommandFailure("cannot read the config from LDAP: \(error)")
         }
+    }
+
+    func nodeConfig(_ bootstrap: Bootstrap, directory: DirectoryClient) async throws -> NodeConfig {
+        NodeConfig(try await loadConfig(bootstrap, directory: directory).effective)
     }
 
     func directory(_ bootstrap: Bootstrap) throws -> DirectoryClient {
@@ -401,17 +406,17 @@ struct Cluster: AsyncParsableCommand {
             let bootstrap = try options.loadBootstrap()
             let directory = try options.directory(bootstrap)
             defer { Task { await directory.shutdown() } }
+            let (entries, effective) = try await options.loadConfig(bootstrap, directory: directory)
             let nodes: [NodeEntry]
-            let config: EffectiveConfig
             do {
                 nodes = try await directory.nodes()
-                let entries = try await directory.configEntries(node: bootstrap.node)
-                config = EffectiveConfig.resolve(nodeName: bootstrap.node, cluster: entries.cluster, node: entries.node, previous: nil)
             } catch {
                 throw CommandFailure("cannot read the node list from LDAP: \(error)")
             }
-            let nodeConfig = NodeConfig(config)
-            let clusterState = config.setting("svcpkgNodeState").source.kind == "node" ? nil : nodeConfig.state
+            let nodeConfig = NodeConfig(effective)
+            // The state of a node whose entry sets none: the cluster entry's, else the default.
+            let clusterState = NodeConfig(
+                EffectiveConfig.resolve(nodeName: bootstrap.node, cluster: entries.cluster, node: nil, previous: nil)).state
             let readings: [HeartbeatReading]
             do {
                 readings = try HeartbeatStore.readAll(layout: SharedTreeLayout(root: nodeConfig.sharedRoot))
@@ -420,7 +425,7 @@ struct Cluster: AsyncParsableCommand {
             }
             let rows = ClusterStatusRow.rows(
                 nodes: nodes, readings: readings, staleAfter: TimeInterval(nodeConfig.heartbeatStaleAfter),
-                defaultState: clusterState ?? .active)
+                defaultState: clusterState)
             if json {
                 let objects: [[String: Any]] = rows.map { row in
                     var object: [String: Any] = ["node": row.node, "state": row.state, "status": row.status, "in_ldap": row.inLDAP]
