@@ -1,5 +1,6 @@
 import Directory
 import Foundation
+import SharedTree
 
 /// The last good config on the node's local disk, so a node keeps serving when LDAP is away.
 public struct ConfigCache: Sendable {
@@ -21,24 +22,13 @@ public struct ConfigCache: Sendable {
         return try? decoder.decode(Contents.self, from: data)
     }
 
-    /// Write-temp + fsync + rename, so a crash leaves either the old or the new cache.
+    /// Through `AtomicFile` (temp + fsync + rename + directory fsync), so a crash leaves
+    /// either the old or the new cache.
     public func save(_ contents: Contents) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .secondsSince1970
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(contents)
-        let temporary = path + ".tmp.\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary])
-        }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-        try handle.synchronize()
-        try handle.close()
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSLocalizedDescriptionKey: reason])
-        }
+        try AtomicFile.write(Array(try encoder.encode(contents)), to: path, mode: 0o600)
     }
 }

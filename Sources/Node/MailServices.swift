@@ -42,6 +42,16 @@ final class MailServices: SMTPServices {
         LockOptions(staleTimeout: TimeInterval(runtime.snapshot.nodeConfig.lockStaleTimeout), timeout: 30)
     }
 
+    /// The mail store of a local address.
+    func mailStore(_ address: String) throws -> MailStore {
+        MailStore(layout: layout, user: try MailUser(address: address), node: nodeName, lockOptions: lockOptions)
+    }
+
+    /// Local delivery of one copy, marked with its final recipient. Blocking: call on `fileThreads`.
+    func deliverLocally(_ message: [UInt8], to address: String, quotaBytes: Int64?) throws {
+        _ = try mailStore(address).deliver(Array("Delivered-To: \(address)\r\n".utf8) + message, quotaBytes: quotaBytes.map { Int($0) })
+    }
+
     /// Active local domains, cached a few seconds (one LDAP search per RCPT would be wasteful).
     func localDomains() async throws -> Set<String> {
         if let cached = domainCache.withLockedValue({ $0 }), Date().timeIntervalSince(cached.fetched) < Self.domainCacheTTL {
@@ -62,10 +72,7 @@ final class MailServices: SMTPServices {
             }
             // Over quota is known before the data: refuse temporarily (RFC 3463 4.2.2 mailbox full).
             for case .mailbox(let address, let quota?) in targets {
-                let usage = try await fileThreads.runIfActive { [layout, nodeName, lockOptions] in
-                    try MailStore(layout: layout, user: try MailUser(address: address), node: nodeName, lockOptions: lockOptions)
-                        .quotaUsage(limit: Int(quota))
-                }
+                let usage = try await fileThreads.runIfActive { try self.mailStore(address).quotaUsage(limit: Int(quota)) }
                 if Int64(usage.bytes) >= quota {
                     return .reject(SMTPReply(452, "4.2.2", "\(recipient): mailbox full"))
                 }
@@ -182,6 +189,7 @@ final class MailServices: SMTPServices {
         let sender = transaction.sender?.description ?? ""
         let resolved = targets
         let (layout, nodeName, lockOptions, logger) = (self.layout, self.nodeName, self.lockOptions, self.logger)
+        let services = self
         do {
             try await fileThreads.runIfActive {
                 var queued: [String] = []
@@ -194,9 +202,8 @@ final class MailServices: SMTPServices {
                             queued.append(address)  // submitted mail goes through the queue
                             continue
                         }
-                        let store = MailStore(layout: layout, user: try MailUser(address: address), node: nodeName, lockOptions: lockOptions)
                         do {
-                            _ = try store.deliver(Array("Delivered-To: \(address)\r\n".utf8) + message, quotaBytes: quota.map { Int($0) })
+                            try services.deliverLocally(message, to: address, quotaBytes: quota)
                         } catch {
                             // Accepted is accepted: what cannot be stored now waits in the queue.
                             logger.warning("local delivery deferred to the queue", metadata: ["to": "\(address)", "error": "\(error)"])

@@ -115,12 +115,9 @@ struct QueueRunner: Service {
             case .queue:
                 return (.pending, "451 4.4.0 remote delivery is not available in this build yet")
             case .mailbox(let local, let quota):
-                let (layout, node, lockOptions) = (mail.layout, mail.nodeName, mail.lockOptions)
+                let mail = self.mail
                 do {
-                    try await fileThreads.runIfActive {
-                        let store = MailStore(layout: layout, user: try MailUser(address: local), node: node, lockOptions: lockOptions)
-                        _ = try store.deliver(Array("Delivered-To: \(local)\r\n".utf8) + message, quotaBytes: quota.map { Int($0) })
-                    }
+                    try await fileThreads.runIfActive { try mail.deliverLocally(message, to: local, quotaBytes: quota) }
                 } catch let error as MailStoreError {
                     if case .overQuota = error { return (.pending, "452 4.2.2 mailbox full") }
                     return (.pending, "451 4.3.0 \(error)")
