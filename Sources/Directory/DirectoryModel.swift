@@ -24,6 +24,34 @@ public struct MailDomain: Sendable, Equatable {
     public var dn: String
     public var active: Bool
     public var catchAll: String?
+    /// DKIM signing of outgoing mail: both set, or the domain's mail is not signed.
+    public var dkimSelector: String?
+    public var dkimKeyFile: String?
+    /// What a DMARC failure of inbound mail to this domain leads to.
+    public var inboundAuthPolicy: InboundAuthPolicy
+
+    public init(
+        name: String, dn: String, active: Bool, catchAll: String? = nil, dkimSelector: String? = nil,
+        dkimKeyFile: String? = nil, inboundAuthPolicy: InboundAuthPolicy = .reject
+    ) {
+        self.name = name
+        self.dn = dn
+        self.active = active
+        self.catchAll = catchAll
+        self.dkimSelector = dkimSelector
+        self.dkimKeyFile = dkimKeyFile
+        self.inboundAuthPolicy = inboundAuthPolicy
+    }
+}
+
+/// svcpkgInboundAuthPolicy: the strongest action a DMARC failure may cause.
+public enum InboundAuthPolicy: String, Sendable, Equatable, CaseIterable {
+    /// Honour the sender domain's policy: p=reject refuses with 550, p=quarantine files into Junk.
+    case reject
+    /// Never refuse; mail failing DMARC with p=reject or p=quarantine goes to Junk.
+    case quarantine
+    /// Only record the results in Authentication-Results.
+    case none
 }
 
 public struct Account: Sendable, Equatable {
@@ -88,13 +116,18 @@ extension DirectoryClient {
     public func domains() async throws -> [MailDomain] {
         let entries = try await search(
             base: layout.domainsDN, scope: .oneLevel, filter: "(objectClass=svcpkgMailDomain)",
-            attributes: ["cn", "svcpkgDomainStatus", "svcpkgCatchAll"])
+            attributes: ["cn", "svcpkgDomainStatus", "svcpkgCatchAll", "svcpkgDkimSelector", "svcpkgDkimKeyFile", "svcpkgInboundAuthPolicy"])
         return entries.compactMap { entry in
             guard let name = entry.first("cn") else { return nil }
+            // An unknown policy value falls back to the default rather than disabling checks.
+            let policy = entry.first("svcpkgInboundAuthPolicy").flatMap { InboundAuthPolicy(rawValue: $0.lowercased()) } ?? .reject
             return MailDomain(
                 name: name.lowercased(), dn: entry.dn,
                 active: (entry.first("svcpkgDomainStatus") ?? "active").lowercased() == "active",
-                catchAll: entry.first("svcpkgCatchAll"))
+                catchAll: entry.first("svcpkgCatchAll"),
+                dkimSelector: entry.first("svcpkgDkimSelector"),
+                dkimKeyFile: entry.first("svcpkgDkimKeyFile").flatMap { $0.hasPrefix("/") ? $0 : nil },
+                inboundAuthPolicy: policy)
         }.sorted { $0.name < $1.name }
     }
 

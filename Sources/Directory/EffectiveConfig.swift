@@ -179,6 +179,18 @@ public struct NodeConfig: Sendable, Equatable {
     public var authFailureDelayMilliseconds: Int
     public var maxAuthFailures: Int
     public var authFailureWindow: Int
+    /// Relay for all outbound mail; nil: deliver to each domain's MX.
+    public var smarthost: HostPort?
+    public var smarthostUser: String?
+    public var smarthostPassword: String?
+    public var outboundTLS: String
+    public var remoteSMTPPort: Int
+    public var queueLifetime: Int
+    public var queueRetryInterval: Int
+    public var maxConnectionsPerIP: Int
+    public var messageRatePerIP: Int
+    public var messageRatePerUser: Int
+    public var maxRecipients: Int
 
     public init(_ config: EffectiveConfig) {
         func one(_ attribute: String) -> String? { config.setting(attribute).values.first }
@@ -217,5 +229,16 @@ public struct NodeConfig: Sendable, Equatable {
         authFailureDelayMilliseconds = int("svcpkgAuthFailureDelay", 1000)
         maxAuthFailures = int("svcpkgMaxAuthFailures", 10)
         authFailureWindow = int("svcpkgAuthFailureWindow", 300)
+        smarthost = one("svcpkgSmarthost").flatMap { HostPort.parse($0, defaultPort: 587) }
+        smarthostUser = one("svcpkgSmarthostUser")
+        smarthostPassword = one("svcpkgSmarthostPassword")
+        outboundTLS = one("svcpkgOutboundTls") ?? "opportunistic"
+        remoteSMTPPort = int("svcpkgRemoteSmtpPort", 25)
+        queueLifetime = int("svcpkgQueueLifetime", 432_000)
+        queueRetryInterval = int("svcpkgQueueRetryInterval", 300)
+        maxConnectionsPerIP = int("svcpkgMaxConnectionsPerIp", 20)
+        messageRatePerIP = int("svcpkgMessageRatePerIp", 600)
+        messageRatePerUser = int("svcpkgMessageRatePerUser", 1000)
+        maxRecipients = int("svcpkgMaxRecipients", 100)
     }
 }

@@ -9,6 +9,10 @@ public enum ValidationRule: Sendable {
     case ipAddress
     case hostName
     case dnsServer
+    /// A host name or IP literal with an optional `:port` (IPv6 with a port as `[addr]:port`).
+    case hostPort
+    /// Free text without control characters (user names, passwords).
+    case text
 
     /// Returns the value in canonical form, or why it is invalid.
     public func validate(_ raw: String) -> Result<String, SettingProblem.Reason> {
@@ -54,6 +58,16 @@ public enum ValidationRule: Sendable {
                 return .success(value)
             }
             return .failure(.init("`\(raw)` is not an IP address with an optional :port"))
+        case .hostPort:
+            guard HostPort.parse(value, defaultPort: 1) != nil else {
+                return .failure(.init("`\(raw)` is not a host name or IP address with an optional :port"))
+            }
+            return .success(value.lowercased())
+        case .text:
+            guard !raw.isEmpty, !raw.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
+                return .failure(.init("the value is empty or contains control characters"))
+            }
+            return .success(raw)
         }
     }
 }
@@ -109,6 +123,18 @@ public enum SettingsRegistry {
         .init(attribute: "svcpkgAuthFailureDelay", multiValued: false, defaultValues: ["1000"], rule: .integer(0...60000), summary: "ms a failed authentication is answered late (times recent failures, up to 5)"),
         .init(attribute: "svcpkgMaxAuthFailures", multiValued: false, defaultValues: ["10"], rule: .integer(1...10000), summary: "failures per client address within the window before AUTH is refused"),
         .init(attribute: "svcpkgAuthFailureWindow", multiValued: false, defaultValues: ["300"], rule: .integer(10...86400), summary: "seconds over which failures per client address count"),
+        .init(attribute: "svcpkgSmarthost", multiValued: false, defaultValues: [], rule: .hostPort, summary: "relay for all outbound mail (empty: deliver via MX)"),
+        .init(attribute: "svcpkgSmarthostUser", multiValued: false, defaultValues: [], rule: .text, summary: "user for AUTH at the smarthost"),
+        .init(attribute: "svcpkgSmarthostPassword", multiValued: false, defaultValues: [], rule: .text, summary: "password for AUTH at the smarthost"),
+        .init(attribute: "svcpkgOutboundTls", multiValued: false, defaultValues: ["opportunistic"],
+              rule: .oneOf(["none", "opportunistic", "required"]), summary: "STARTTLS to remote MX hosts"),
+        .init(attribute: "svcpkgRemoteSmtpPort", multiValued: false, defaultValues: ["25"], rule: .integer(portRange), summary: "port of remote MX hosts"),
+        .init(attribute: "svcpkgQueueLifetime", multiValued: false, defaultValues: ["432000"], rule: .integer(60...2_592_000), summary: "seconds before an undelivered message bounces"),
+        .init(attribute: "svcpkgQueueRetryInterval", multiValued: false, defaultValues: ["300"], rule: .integer(1...86400), summary: "first retry delay in seconds, doubled per attempt up to 1 hour"),
+        .init(attribute: "svcpkgMaxConnectionsPerIp", multiValued: false, defaultValues: ["20"], rule: .integer(1...100_000), summary: "SMTP connections per client address on one node"),
+        .init(attribute: "svcpkgMessageRatePerIp", multiValued: false, defaultValues: ["600"], rule: .integer(0...1_000_000), summary: "messages per minute per client address on one node (0 = unlimited)"),
+        .init(attribute: "svcpkgMessageRatePerUser", multiValued: false, defaultValues: ["1000"], rule: .integer(0...1_000_000), summary: "messages per hour per authenticated user on one node (0 = unlimited)"),
+        .init(attribute: "svcpkgMaxRecipients", multiValued: false, defaultValues: ["100"], rule: .integer(1...10000), summary: "recipients per SMTP transaction"),
     ]
 
     public static let byAttribute: [String: SettingDefinition] = Dictionary(
@@ -134,6 +160,32 @@ enum IPAddressText {
     static func isValid(_ text: String) -> Bool {
         var address6 = in6_addr()
         return isIPv4(text) || inet_pton(AF_INET6, text, &address6) == 1
+    }
+}
+
+/// `host`, `host:port`, `IPv4:port`, an IPv6 literal, or `[IPv6]:port`.
+public struct HostPort: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public static func parse(_ text: String, defaultPort: Int) -> HostPort? {
+        let value = text.trimmingCharacters(in: .whitespaces)
+        if value.hasPrefix("["), let close = value.firstIndex(of: "]") {
+            let host = String(value[value.index(after: value.startIndex)..<close])
+            guard IPAddressText.isValid(host) else { return nil }
+            let rest = value[value.index(after: close)...]
+            if rest.isEmpty { return HostPort(host: host, port: defaultPort) }
+            guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()), (1...65535).contains(port) else { return nil }
+            return HostPort(host: host, port: port)
+        }
+        if IPAddressText.isValid(value), value.contains(":") { return HostPort(host: value, port: defaultPort) }
+        let parts = value.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count <= 2 else { return nil }
+        let host = String(parts[0])
+        guard IPAddressText.isValid(host) || HostNameText.isValid(host) else { return nil }
+        guard parts.count == 2 else { return HostPort(host: host.lowercased(), port: defaultPort) }
+        guard let port = Int(parts[1]), (1...65535).contains(port) else { return nil }
+        return HostPort(host: host.lowercased(), port: port)
     }
 }
 

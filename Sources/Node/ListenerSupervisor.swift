@@ -176,7 +176,8 @@ public struct ListenerSupervisor: Service {
             let config = runtime.snapshot.nodeConfig
             return SMTPSession.Configuration(
                 hostname: config.hostname, isSubmission: isSubmission, tlsAvailable: false,
-                allowPlaintextAuth: config.allowPlaintextAuthLoopback && loopback, maxMessageSize: config.maxMessageSize)
+                allowPlaintextAuth: config.allowPlaintextAuthLoopback && loopback, maxMessageSize: config.maxMessageSize,
+                maxRecipients: config.maxRecipients)
         }
         do {
             let server = try await SMTPServer.start(settings: settings, services: mail, logger: logger)

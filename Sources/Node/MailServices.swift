@@ -23,6 +23,9 @@ final class MailServices: SMTPServices {
     let fileThreads: NIOThreadPool
     let logger: Logger
     let authFailures = AuthFailureLimiter()
+    let connections = ConnectionCounter()
+    let messagesPerIP = RateLimiter()
+    let messagesPerUser = RateLimiter()
     private let domainCache = NIOLockedValueBox<(domains: Set<String>, fetched: Date)?>(nil)
     static let domainCacheTTL: TimeInterval = 5
 
@@ -33,8 +36,41 @@ final class MailServices: SMTPServices {
         self.logger = logger
     }
 
-    func connectionOpened() { runtime.connectionOpened() }
-    func connectionClosed() { runtime.connectionClosed() }
+    func connectionOpened(_ context: SMTPConnectionContext) -> SMTPReply? {
+        guard connections.open(context.remoteAddress, limit: runtime.snapshot.nodeConfig.maxConnectionsPerIP) else {
+            Counter(label: "svcpkg_smtp_refused_total", dimensions: [("reason", "connections_per_ip")]).increment()
+            return SMTPReply(421, "4.7.0", "\(runtime.snapshot.nodeConfig.hostname) Too many connections from your address, try again later")
+        }
+        runtime.connectionOpened()
+        return nil
+    }
+
+    func connectionClosed(_ context: SMTPConnectionContext) {
+        connections.close(context.remoteAddress)
+        runtime.connectionClosed()
+    }
+
+    // MARK: - MAIL
+
+    func checkSender(_ sender: SMTPMailbox?, authenticatedUser: String?, context: SMTPConnectionContext) async -> SMTPReply? {
+        let config = runtime.snapshot.nodeConfig
+        guard messagesPerIP.take(context.remoteAddress, rate: config.messageRatePerIP, period: 60) else {
+            Counter(label: "svcpkg_smtp_refused_total", dimensions: [("reason", "rate_per_ip")]).increment()
+            return SMTPReply(450, "4.7.1", "Too many messages from your address, try again later")
+        }
+        if context.isSubmission, let user = authenticatedUser {
+            // The envelope sender must be the user or one of the user's aliases.
+            guard await senderBelongs(sender, to: user) else {
+                Counter(label: "svcpkg_smtp_refused_total", dimensions: [("reason", "sender_not_owned")]).increment()
+                return SMTPReply(553, "5.7.1", "Sender address not owned by \(user)")
+            }
+            guard messagesPerUser.take(user.lowercased(), rate: config.messageRatePerUser, period: 3600) else {
+                Counter(label: "svcpkg_smtp_refused_total", dimensions: [("reason", "rate_per_user")]).increment()
+                return SMTPReply(450, "4.7.1", "Too many messages from \(user) this hour, try again later")
+            }
+        }
+        return nil
+    }
 
     var layout: SharedTreeLayout { SharedTreeLayout(root: runtime.snapshot.nodeConfig.sharedRoot) }
     var nodeName: String { runtime.snapshot.config.nodeName }
@@ -167,12 +203,6 @@ final class MailServices: SMTPServices {
     // MARK: - DATA
 
     func store(_ transaction: SMTPSession.Transaction, context: SMTPConnectionContext) async -> SMTPReply? {
-        if context.isSubmission, let user = transaction.authenticatedUser {
-            // The envelope sender must be the user or one of the user's aliases.
-            guard await senderBelongs(transaction.sender, to: user) else {
-                return SMTPReply(553, "5.7.1", "Sender address not owned by \(user)")
-            }
-        }
         let queueID = QueueStore(layout: layout, node: nodeName).newID()
         var targets: [DeliveryTarget] = []
         do {
@@ -256,11 +286,5 @@ enum TraceHeaders {
         String(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7f }.prefix(255).map(Character.init))
     }
 
-    static func rfc5322Date(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
-        return formatter.string(from: date)
-    }
+    static func rfc5322Date(_ date: Date) -> String { RFC5322Date.string(date) }
 }

@@ -6,15 +6,19 @@ import NIOSSL
 /// What an SMTP session needs from the rest of the node. The Node module implements it with
 /// the directory and the shared tree; the SMTP module never imports those.
 public protocol SMTPServices: Sendable {
+    /// Decides the reverse-path at MAIL time: nil accepts, a reply refuses (rate limits, a
+    /// submitter using an address that is not theirs).
+    func checkSender(_ sender: SMTPMailbox?, authenticatedUser: String?, context: SMTPConnectionContext) async -> SMTPReply?
     /// Decides a recipient at RCPT time (RFC 5321 §3.3): local user, alias, group, relay rules, quota.
     func checkRecipient(_ recipient: SMTPMailbox, context: SMTPConnectionContext) async -> SMTPSession.RecipientVerdict
     /// Checks credentials; nil means success, else the reply to send (RFC 4954 §6).
     func authenticate(user: String, password: String, context: SMTPConnectionContext) async -> Bool
     /// Stores the message durably (local delivery or the queue) before the 250 goes out; nil is success.
     func store(_ transaction: SMTPSession.Transaction, context: SMTPConnectionContext) async -> SMTPReply?
-    /// Connection accounting for load and drain.
-    func connectionOpened()
-    func connectionClosed()
+    /// Connection accounting for load, drain and per-address limits: nil admits the
+    /// connection, a reply (421) is sent instead of the greeting and the connection closes.
+    func connectionOpened(_ context: SMTPConnectionContext) -> SMTPReply?
+    func connectionClosed(_ context: SMTPConnectionContext)
 }
 
 /// Facts about the connection that services may need (for trace headers, rate limits, logs).
@@ -153,14 +157,20 @@ struct SMTPConnection<Services: SMTPServices> {
 
     func run(_ accepted: SMTPServer.Accepted) async {
         let connection = accepted.channel
-        services.connectionOpened()
-        defer { services.connectionClosed() }
         let remote = connection.channel.remoteAddress
         let context = SMTPConnectionContext(
             remoteAddress: remote?.ipAddress ?? "unknown",
             localAddress: connection.channel.localAddress?.ipAddress ?? "unknown",
             isSubmission: settings.isSubmission,
             sessionID: String(UInt64.random(in: 0...UInt64.max), radix: 36))
+        if let refusal = services.connectionOpened(context) {
+            logger.notice("SMTP connection refused", metadata: ["remote": "\(context.remoteAddress)", "reason": "\(refusal.lines.first ?? "")"])
+            try? await connection.executeThenClose { _, outbound in
+                try await outbound.write(ByteBuffer(string: refusal.encoded()))
+            }
+            return
+        }
+        defer { services.connectionClosed(context) }
         var configuration = settings.session(Self.isLoopback(remote))
         configuration.isSubmission = settings.isSubmission
         configuration.tlsActive = settings.implicitTLS
@@ -194,6 +204,10 @@ struct SMTPConnection<Services: SMTPServices> {
                             startedTLS = true
                             logger.debug("STARTTLS")
                             pending.append(contentsOf: session.tlsStarted())
+                        case .checkSender(let mailbox):
+                            if output.readableBytes > 0 { try await outbound.write(output); output.clear() }
+                            let refusal = await services.checkSender(mailbox, authenticatedUser: session.authenticatedUser, context: context)
+                            pending.append(contentsOf: session.senderChecked(refusal))
                         case .checkRecipient(let mailbox):
                             if output.readableBytes > 0 { try await outbound.write(output); output.clear() }
                             pending.append(contentsOf: session.recipientChecked(await services.checkRecipient(mailbox, context: context)))

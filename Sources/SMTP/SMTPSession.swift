@@ -48,12 +48,18 @@ public struct SMTPSession: Sendable {
         public var message: [UInt8]
         public var authenticatedUser: String?
         public var usedTLS: Bool
+        /// MAIL FROM carried SMTPUTF8 (RFC 6531): relays must keep it.
+        public var requiresSMTPUTF8: Bool = false
+        /// MAIL FROM carried BODY=8BITMIME (RFC 6152).
+        public var eightBit: Bool = false
     }
 
     public enum Action: Sendable, Equatable {
         case send(SMTPReply)
         /// Start TLS now; the next bytes are the TLS handshake.
         case startTLS
+        /// Decide the reverse-path (rate limits, sender ownership on submission); answer with `senderChecked`.
+        case checkSender(SMTPMailbox?)
         /// Look the recipient up; answer with `recipientChecked`.
         case checkRecipient(SMTPMailbox)
         /// Check the credentials; answer with `authenticationFinished`.
@@ -91,6 +97,7 @@ public struct SMTPSession: Sendable {
 
     enum Waiting: Sendable, Equatable {
         case none
+        case sender(SMTPMailbox?, size: Int?, smtputf8: Bool, eightBit: Bool)
         case recipient(SMTPMailbox)
         case authentication(user: String)
         case storing
@@ -106,6 +113,8 @@ public struct SMTPSession: Sendable {
     private var sender: SMTPMailbox?
     private var recipients: [SMTPMailbox] = []
     private var declaredSize: Int?
+    private var requiresSMTPUTF8 = false
+    private var eightBit = false
     private var chunks: [UInt8] = []
     /// A BDAT chunk pushed the message past the size limit; the rest is read and dropped.
     private var chunksOverflowed = false
@@ -126,6 +135,22 @@ public struct SMTPSession: Sendable {
         guard phase != .closed else { return [] }
         input.append(contentsOf: bytes)
         return process()
+    }
+
+    /// The sender verdict: nil accepts; a reply (4xx rate limit, 5xx not yours) refuses.
+    public mutating func senderChecked(_ refusal: SMTPReply?) -> [Action] {
+        guard case .sender(let mailbox, let size, let smtputf8, let eightBit) = waiting else { return [] }
+        waiting = .none
+        if let refusal {
+            return [.send(refusal)] + countError() + process()
+        }
+        sender = mailbox
+        declaredSize = size
+        requiresSMTPUTF8 = smtputf8
+        self.eightBit = eightBit
+        recipients = []
+        phase = .mail
+        return [.send(SMTPReply(250, "2.1.0", "Sender OK"))] + process()
     }
 
     public mutating func recipientChecked(_ verdict: RecipientVerdict) -> [Action] {
@@ -341,30 +366,34 @@ public struct SMTPSession: Sendable {
         if configuration.isSubmission && authenticatedUser == nil {
             return [.send(SMTPReply(530, "5.7.0", "Authentication required"))] + countError()
         }
+        var size: Int?
+        var smtputf8 = false
+        var eightBit = false
         for parameter in parameters {
             switch parameter.keyword {
             case "SIZE":
-                guard let value = parameter.value, let size = Int(value), size >= 0 else {
+                guard let value = parameter.value, let declared = Int(value), declared >= 0 else {
                     return [.send(SMTPReply(501, "5.5.4", "Invalid SIZE"))] + countError()
                 }
-                guard size <= configuration.maxMessageSize else {
+                guard declared <= configuration.maxMessageSize else {
                     return [.send(SMTPReply(552, "5.3.4", "Message size exceeds the maximum of \(configuration.maxMessageSize) bytes"))]
                 }
-                declaredSize = size
+                size = declared
             case "BODY":
                 guard let value = parameter.value?.uppercased(), ["7BIT", "8BITMIME", "BINARYMIME"].contains(value) else {
                     return [.send(SMTPReply(501, "5.5.4", "Invalid BODY"))] + countError()
                 }
-            case "SMTPUTF8", "AUTH", "RET", "ENVID":
+                eightBit = value != "7BIT"
+            case "SMTPUTF8":
+                smtputf8 = true
+            case "AUTH", "RET", "ENVID":
                 break
             default:
                 return [.send(SMTPReply(555, "5.5.4", "Unsupported parameter \(parameter.keyword)"))] + countError()
             }
         }
-        sender = from
-        recipients = []
-        phase = .mail
-        return [.send(SMTPReply(250, "2.1.0", "Sender OK"))]
+        waiting = .sender(from, size: size, smtputf8: smtputf8, eightBit: eightBit)
+        return [.checkSender(from)]
     }
 
     private mutating func handleAuth(_ mechanism: String, _ initialResponse: String?) -> [Action] {
@@ -439,6 +468,8 @@ public struct SMTPSession: Sendable {
         sender = nil
         recipients = []
         declaredSize = nil
+        requiresSMTPUTF8 = false
+        eightBit = false
         chunks = []
         chunksOverflowed = false
     }
@@ -446,7 +477,8 @@ public struct SMTPSession: Sendable {
     private func transaction(_ message: [UInt8]) -> Transaction {
         Transaction(
             clientName: clientName, sender: sender, recipients: recipients, message: message,
-            authenticatedUser: authenticatedUser, usedTLS: configuration.tlsActive)
+            authenticatedUser: authenticatedUser, usedTLS: configuration.tlsActive,
+            requiresSMTPUTF8: requiresSMTPUTF8, eightBit: eightBit)
     }
 }
 

@@ -21,6 +21,8 @@ struct Transcript {
                 case .send(let reply):
                     output += reply.encoded().split(separator: "\r\n").map { "S: " + $0 }
                 case .startTLS: output.append("A: starttls")
+                // Senders are accepted at once here; refusals have their own tests.
+                case .checkSender: render(session.senderChecked(nil))
                 case .checkRecipient(let mailbox): output.append("A: check \(mailbox)")
                 case .authenticate(let user, let password): output.append("A: auth \(user) \(password)")
                 case .store(let transaction):
@@ -109,7 +111,8 @@ struct Transcript {
         _ = session.start()
         _ = session.receive(Array("EHLO c\r\n".utf8))
         let burst = "MAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\nRCPT TO:<c@example.test>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n"
-        #expect(session.receive(Array(burst.utf8)) == [.send(SMTPReply(250, "2.1.0", "Sender OK")), .checkRecipient(SMTPMailbox(localPart: "b", domain: "example.test"))])
+        #expect(session.receive(Array(burst.utf8)) == [.checkSender(SMTPMailbox(localPart: "a", domain: "x.test"))])
+        #expect(session.senderChecked(nil) == [.send(SMTPReply(250, "2.1.0", "Sender OK")), .checkRecipient(SMTPMailbox(localPart: "b", domain: "example.test"))])
         #expect(session.recipientChecked(.accept) == [.send(SMTPReply(250, "2.1.5", "Recipient OK")), .checkRecipient(SMTPMailbox(localPart: "c", domain: "example.test"))])
         let afterSecond = session.recipientChecked(.accept)
         #expect(afterSecond.count == 3)
@@ -226,6 +229,7 @@ struct Transcript {
         var session = SMTPSession(configuration: mx)
         _ = session.start()
         _ = session.receive(Array("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\n".utf8))
+        _ = session.senderChecked(nil)
         _ = session.recipientChecked(.accept)
         #expect(session.receive(Array("BDAT 5\r\nhel".utf8)) == [])
         #expect(session.receive(Array("lo".utf8)) == [.send(SMTPReply(250, "2.0.0", "5 octets received"))])
@@ -241,6 +245,7 @@ struct Transcript {
         var session = SMTPSession(configuration: mx)
         _ = session.start()
         _ = session.receive(Array("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@example.test>\r\n".utf8))
+        _ = session.senderChecked(nil)
         _ = session.recipientChecked(.accept)
         let big = [UInt8](repeating: 0x61, count: 1500)
         let actions = session.receive(Array("BDAT 1500 LAST\r\n".utf8) + big)
@@ -252,5 +257,27 @@ struct Transcript {
         _ = session.start()
         let actions = session.receive([UInt8](repeating: 0x41, count: 100_000))
         #expect(actions.last == .close)
+    }
+
+    @Test func refusedSenderLeavesNoTransaction() {
+        var session = SMTPSession(configuration: mx)
+        _ = session.start()
+        _ = session.receive(Array("EHLO c\r\n".utf8))
+        let burst = "MAIL FROM:<a@x.test> SMTPUTF8 BODY=8BITMIME\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"
+        #expect(session.receive(Array(burst.utf8)) == [.checkSender(SMTPMailbox(localPart: "a", domain: "x.test"))])
+        let limited = SMTPReply(450, "4.7.1", "Rate limit exceeded")
+        // The pipelined RCPT and DATA that follow a refused MAIL are sequence errors.
+        #expect(session.senderChecked(limited) == [
+            .send(limited), .send(SMTPReply(503, "5.5.1", "Bad sequence of commands")),
+            .send(SMTPReply(503, "5.5.1", "Bad sequence of commands")),
+        ])
+        _ = session.receive(Array("MAIL FROM:<a@x.test> SMTPUTF8 BODY=8BITMIME\r\nRCPT TO:<b@example.test>\r\n".utf8))
+        _ = session.senderChecked(nil)
+        _ = session.recipientChecked(.accept)
+        guard case .store(let transaction) = session.receive(Array("DATA\r\n".utf8) + Array("x\r\n.\r\n".utf8)).last else {
+            Issue.record("no store")
+            return
+        }
+        #expect(transaction.requiresSMTPUTF8 && transaction.eightBit)
     }
 }
