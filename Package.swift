@@ -45,6 +45,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "MailMessage", swiftSettings: strict),
+        // IMAP4rev2/rev1: framing, grammar, typed commands, response encoding (no I/O).
+        .target(name: "IMAP", swiftSettings: strict),
         .target(
             name: "SMTP",
             dependencies: [
@@ -52,6 +54,37 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Outbound SMTP (queue runner to remote MX hosts / smarthost).
+        .target(
+            name: "SMTPClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // DNS over UDP/TCP to the configured server (MX, A/AAAA, TXT, PTR).
+        .target(
+            name: "DNSClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // DKIM signing and verification, SPF, DMARC, Authentication-Results.
+        .target(
+            name: "MailAuth",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -69,6 +102,9 @@ let package = Package(
                 "Directory",
                 "SharedTree",
                 "SMTP",
+                "SMTPClient",
+                "DNSClient",
+                "MailAuth",
                 "MessageCache",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -105,6 +141,23 @@ let package = Package(
             dependencies: ["SMTP", .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: strict
         ),
+        .testTarget(name: "IMAPTests", dependencies: ["IMAP"], swiftSettings: strict),
+        .testTarget(
+            name: "SMTPClientTests",
+            dependencies: [
+                "SMTPClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "DNSClientTests", dependencies: ["DNSClient"], swiftSettings: strict),
+        .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"], exclude: ["dkimpy_helper.py"], swiftSettings: strict),
         .testTarget(name: "MessageCacheTests", dependencies: ["MessageCache"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

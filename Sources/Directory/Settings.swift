@@ -129,7 +129,7 @@ public enum SettingsRegistry {
         .init(attribute: "svcpkgOutboundTls", multiValued: false, defaultValues: ["opportunistic"],
               rule: .oneOf(["none", "opportunistic", "required"]), summary: "STARTTLS to remote MX hosts"),
         .init(attribute: "svcpkgRemoteSmtpPort", multiValued: false, defaultValues: ["25"], rule: .integer(portRange), summary: "port of remote MX hosts"),
-        .init(attribute: "svcpkgQueueLifetime", multiValued: false, defaultValues: ["432000"], rule: .integer(60...2_592_000), summary: "seconds before an undelivered message bounces"),
+        .init(attribute: "svcpkgQueueLifetime", multiValued: false, defaultValues: ["432000"], rule: .integer(10...2_592_000), summary: "seconds before an undelivered message bounces"),
         .init(attribute: "svcpkgQueueRetryInterval", multiValued: false, defaultValues: ["300"], rule: .integer(1...86400), summary: "first retry delay in seconds, doubled per attempt up to 1 hour"),
         .init(attribute: "svcpkgMaxConnectionsPerIp", multiValued: false, defaultValues: ["20"], rule: .integer(1...100_000), summary: "SMTP connections per client address on one node"),
         .init(attribute: "svcpkgMessageRatePerIp", multiValued: false, defaultValues: ["600"], rule: .integer(0...1_000_000), summary: "messages per minute per client address on one node (0 = unlimited)"),

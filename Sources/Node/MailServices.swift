@@ -1,6 +1,8 @@
+import DNSClient
 import Directory
 import Foundation
 import Logging
+import MailAuth
 import Metrics
 import NIOConcurrencyHelpers
 import NIOPosix
@@ -26,7 +28,8 @@ final class MailServices: SMTPServices {
     let connections = ConnectionCounter()
     let messagesPerIP = RateLimiter()
     let messagesPerUser = RateLimiter()
-    private let domainCache = NIOLockedValueBox<(domains: Set<String>, fetched: Date)?>(nil)
+    let dnsResolvers = DNSResolverCache()
+    private let domainCache = NIOLockedValueBox<(domains: [String: MailDomain], fetched: Date)?>(nil)
     static let domainCacheTTL: TimeInterval = 5
 
     init(runtime: NodeRuntime, directory: DirectoryClient, fileThreads: NIOThreadPool, logger: Logger) {
@@ -83,19 +86,46 @@ final class MailServices: SMTPServices {
         MailStore(layout: layout, user: try MailUser(address: address), node: nodeName, lockOptions: lockOptions)
     }
 
-    /// Local delivery of one copy, marked with its final recipient. Blocking: call on `fileThreads`.
-    func deliverLocally(_ message: [UInt8], to address: String, quotaBytes: Int64?) throws {
-        _ = try mailStore(address).deliver(Array("Delivered-To: \(address)\r\n".utf8) + message, quotaBytes: quotaBytes.map { Int($0) })
+    /// Local delivery of one copy, marked with its final recipient; `junk` files it in the
+    /// user's Junk folder (special-use \\Junk). Blocking: call on `fileThreads`.
+    func deliverLocally(_ message: [UInt8], to address: String, quotaBytes: Int64?, junk: Bool = false) throws {
+        let store = try mailStore(address)
+        let folder = junk ? (try store.ensureDefaultFolders()[.junk] ?? .inbox) : .inbox
+        _ = try store.deliver(Array("Delivered-To: \(address)\r\n".utf8) + message, to: folder, quotaBytes: quotaBytes.map { Int($0) })
+    }
+
+    /// The resolver for the configured DNS server (svcpkgDnsServer).
+    var dns: DNSResolver {
+        dnsResolvers.resolver(for: runtime.snapshot.nodeConfig, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
     }
 
     /// Active local domains, cached a few seconds (one LDAP search per RCPT would be wasteful).
     func localDomains() async throws -> Set<String> {
+        Set(try await activeDomains().keys)
+    }
+
+    /// Active local domains with their settings (DKIM, inbound policy), same cache.
+    func activeDomains() async throws -> [String: MailDomain] {
         if let cached = domainCache.withLockedValue({ $0 }), Date().timeIntervalSince(cached.fetched) < Self.domainCacheTTL {
             return cached.domains
         }
-        let domains = Set(try await directory.domains().filter(\.active).map(\.name))
+        let domains = Dictionary(try await directory.domains().filter(\.active).map { ($0.name, $0) }) { first, _ in first }
         domainCache.withLockedValue { $0 = (domains, Date()) }
         return domains
+    }
+
+    /// Where the queue delivers an address it holds: addresses in the queue are final (aliases,
+    /// groups and forwards were expanded when the message was accepted), so a local address is
+    /// its own account's mailbox and nothing is expanded twice. Nil: a local address nobody owns.
+    func queueTarget(_ address: String) async throws -> DeliveryTarget? {
+        guard let at = address.lastIndex(of: "@") else { return nil }
+        let domain = address[address.index(after: at)...].lowercased()
+        guard try await localDomains().contains(domain) else { return .queue(address: address) }
+        guard let normalized = MailAddressText.normalize(address), let account = try await directory.account(address: normalized) else {
+            return nil
+        }
+        guard account.active else { throw RecipientRefusal(reply: SMTPReply(550, "5.2.1", "\(address): mailbox disabled")) }
+        return .mailbox(address: account.address, quotaBytes: account.quotaBytes)
     }
 
     // MARK: - RCPT
@@ -213,11 +243,22 @@ final class MailServices: SMTPServices {
             return SMTPReply(451, "4.3.0", "Temporary lookup failure, try again later")
         }
         let config = runtime.snapshot.nodeConfig
+        var body = transaction.message
+        var junkDomains: Set<String> = []
+        if !context.isSubmission {
+            // Mail from outside: SPF, DKIM and DMARC, recorded in Authentication-Results and
+            // acted on per the recipient domain's svcpkgInboundAuthPolicy.
+            let verdict = await authenticateInbound(transaction, context: context, targets: targets, hostname: config.hostname)
+            if let refusal = verdict.refusal { return refusal }
+            junkDomains = verdict.junkDomains
+            body = Array(verdict.header.utf8) + AuthenticationResultsFilter.removingForged(from: body, authServID: config.hostname)
+        }
         let trace = TraceHeaders.make(
             transaction: transaction, context: context, hostname: config.hostname, id: queueID, date: Date())
-        let message = Array(trace.utf8) + transaction.message
+        let message = Array(trace.utf8) + body
         let sender = transaction.sender?.description ?? ""
         let resolved = targets
+        let junkFor = junkDomains
         let (layout, nodeName, lockOptions, logger) = (self.layout, self.nodeName, self.lockOptions, self.logger)
         let services = self
         do {
@@ -233,7 +274,8 @@ final class MailServices: SMTPServices {
                             continue
                         }
                         do {
-                            try services.deliverLocally(message, to: address, quotaBytes: quota)
+                            let junk = junkFor.contains(Self.domain(of: address))
+                            try services.deliverLocally(message, to: address, quotaBytes: quota, junk: junk)
                         } catch {
                             // Accepted is accepted: what cannot be stored now waits in the queue.
                             logger.warning("local delivery deferred to the queue", metadata: ["to": "\(address)", "error": "\(error)"])
@@ -243,7 +285,9 @@ final class MailServices: SMTPServices {
                 }
                 if !queued.isEmpty {
                     try QueueStore(layout: layout, node: nodeName, lockOptions: lockOptions)
-                        .enqueue(message: message, sender: sender, recipients: queued, authenticatedUser: transaction.authenticatedUser)
+                        .enqueue(
+                            message: message, sender: sender, recipients: queued, authenticatedUser: transaction.authenticatedUser,
+                            requiresSMTPUTF8: transaction.requiresSMTPUTF8, eightBit: transaction.eightBit)
                 }
             }
         } catch {
@@ -255,6 +299,50 @@ final class MailServices: SMTPServices {
             "id": "\(queueID)", "from": "\(sender)", "recipients": "\(transaction.recipients.count)", "size": "\(message.count)",
         ])
         return nil
+    }
+
+    struct InboundVerdict {
+        var header: String
+        var refusal: SMTPReply?
+        /// Recipient domains whose copies go to Junk.
+        var junkDomains: Set<String>
+    }
+
+    /// RFC 7489 §6.6: the receiver applies the sender domain's DMARC policy, bounded here by
+    /// what each recipient domain allows (svcpkgInboundAuthPolicy).
+    func authenticateInbound(
+        _ transaction: SMTPSession.Transaction, context: SMTPConnectionContext, targets: [DeliveryTarget], hostname: String
+    ) async -> InboundVerdict {
+        let authenticator = MailAuthenticator(resolver: MailAuthDNS(resolver: dns))
+        let report = await authenticator.authenticate(
+            message: transaction.message, clientIP: context.remoteAddress, helo: transaction.clientName,
+            mailFrom: transaction.sender?.description ?? "")
+        let header = report.authenticationResultsHeader(authServID: hostname)
+        Counter(label: "svcpkg_smtp_dmarc_total", dimensions: [("result", "\(report.dmarc.result)")]).increment()
+        guard report.dmarc.result == .fail, report.dmarc.policy != .none else {
+            return InboundVerdict(header: header, refusal: nil, junkDomains: [])
+        }
+        let domains = (try? await activeDomains()) ?? [:]
+        let recipientDomains = Set(targets.compactMap { target -> String? in
+            if case .mailbox(let address, _) = target { return Self.domain(of: address) }
+            return nil
+        })
+        let policies = recipientDomains.map { domains[$0]?.inboundAuthPolicy ?? .reject }
+        if report.dmarc.policy == .reject, !policies.isEmpty, policies.allSatisfy({ $0 == .reject }) {
+            let author = report.dmarc.fromDomain.isEmpty ? "the sender domain" : report.dmarc.fromDomain
+            logger.notice("message refused by DMARC policy", metadata: ["from": "\(author)"])
+            return InboundVerdict(
+                header: header,
+                refusal: SMTPReply(550, "5.7.1", "Rejected by the DMARC policy of \(author)"),
+                junkDomains: [])
+        }
+        let junk = recipientDomains.filter { (domains[$0]?.inboundAuthPolicy ?? .reject) != .none }
+        return InboundVerdict(header: header, refusal: nil, junkDomains: junk)
+    }
+
+    static func domain(of address: String) -> String {
+        guard let at = address.lastIndex(of: "@") else { return "" }
+        return address[address.index(after: at)...].lowercased()
     }
 
     func senderBelongs(_ sender: SMTPMailbox?, to user: String) async -> Bool {
@@ -287,4 +375,41 @@ enum TraceHeaders {
     }
 
     static func rfc5322Date(_ date: Date) -> String { RFC5322Date.string(date) }
+}
+
+/// RFC 8601 §5: a receiver removes Authentication-Results fields that claim to come from its
+/// own authserv-id before adding its own, so a sender cannot forge our verdict.
+enum AuthenticationResultsFilter {
+    static func removingForged(from message: [UInt8], authServID: String) -> [UInt8] {
+        let name = Array("authentication-results:".utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity(message.count)
+        var index = 0
+        var dropping = false
+        while index < message.count {
+            var end = index
+            while end < message.count && message[end] != 10 { end += 1 }
+            let lineEnd = min(end + 1, message.count)
+            let line = message[index..<lineEnd]
+            let content = line.filter { $0 != 13 && $0 != 10 }
+            if content.isEmpty {
+                output += message[index...]  // the blank line and the body, untouched
+                return output
+            }
+            let continuation = content.first == 32 || content.first == 9
+            if !continuation {
+                dropping = false
+                if content.count > name.count, zip(content.prefix(name.count), name).allSatisfy({ $0 | 0x20 == $1 }) {
+                    let value = String(decoding: content.dropFirst(name.count), as: UTF8.self)
+                    let id = value.split(separator: ";", maxSplits: 1).first.map {
+                        $0.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init) ?? ""
+                    } ?? ""
+                    dropping = id.lowercased() == authServID.lowercased()
+                }
+            }
+            if !dropping { output += line }
+            index = lineEnd
+        }
+        return output
+    }
 }

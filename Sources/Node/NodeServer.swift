@@ -70,7 +70,10 @@ public struct NodeServer {
             services: [
                 .init(service: ConfigWatcher(directory: directory, runtime: runtime, cache: cache, logger: logger)),
                 .init(service: HeartbeatService(runtime: runtime, threadPool: fileThreads, logger: logger)),
-                .init(service: QueueRunner(runtime: runtime, mail: mail, fileThreads: fileThreads, logger: logger)),
+                .init(service: QueueRunner(
+                    runtime: runtime, mail: mail,
+                    outbound: OutboundDelivery(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, resolvers: mail.dnsResolvers, logger: logger),
+                    signer: DKIMSigningService(logger: logger), fileThreads: fileThreads, logger: logger)),
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
                 .init(service: ListenerSupervisor(
                     runtime: runtime, mail: mail, tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),

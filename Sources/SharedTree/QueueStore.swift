@@ -39,6 +39,9 @@ public struct QueueEnvelope: Codable, Sendable, Equatable {
     public var nextAttemptAt: Date
     /// The authenticated submitter, if any.
     public var authenticatedUser: String?
+    /// MAIL FROM parameters a relay must keep (RFC 6531 SMTPUTF8, RFC 6152 8BITMIME).
+    public var requiresSMTPUTF8: Bool?
+    public var eightBit: Bool?
 
     public init(
         id: String, sender: String, recipients: [QueueRecipient], size: Int, receivedAt: Date, receivedBy: String,
@@ -112,15 +115,20 @@ public struct QueueStore: Sendable {
     /// Stores the message durably and makes it an entry. When this returns, the message is
     /// accepted: it survives a crash of this node and any node may deliver it.
     @discardableResult
-    public func enqueue(message: [UInt8], sender: String, recipients: [String], authenticatedUser: String? = nil, now: Date = Date()) throws(SharedTreeError) -> QueueEnvelope {
+    public func enqueue(
+        message: [UInt8], sender: String, recipients: [String], authenticatedUser: String? = nil, requiresSMTPUTF8: Bool = false,
+        eightBit: Bool = false, now: Date = Date()
+    ) throws(SharedTreeError) -> QueueEnvelope {
         try createDirectories()
         let id = newID(now: now)
         // Whole seconds: what the envelope stores round-trips exactly through JSON.
         let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         try AtomicFile.write(message, to: messagePath(id), mode: 0o640)
-        let envelope = QueueEnvelope(
+        var envelope = QueueEnvelope(
             id: id, sender: sender, recipients: recipients.map { QueueRecipient(address: $0) }, size: message.count,
             receivedAt: now, receivedBy: node, nextAttemptAt: now, authenticatedUser: authenticatedUser)
+        envelope.requiresSMTPUTF8 = requiresSMTPUTF8 ? true : nil
+        envelope.eightBit = eightBit ? true : nil
         try writeEnvelope(envelope, state: .incoming)
         return envelope
     }

@@ -299,40 +299,6 @@ def test_implicit_tls_submission_and_live_certificate_change(cluster, tmp_path):
     cluster.wait_for(lambda: server_certificate_der(ip, port) == before, timeout=5, what="the cluster certificate again")
 
 
-def queue_entries(cluster, node: str) -> dict[str, dict]:
-    import json
-    proc = cluster.run_svcpkg(["queue", "list", "--json"], node=node)
-    assert proc.returncode == 0, proc.stderr
-    return {e["id"]: e for e in json.loads(proc.stdout)["entries"]}
-
-
-def test_queue_commands_on_a_deferred_remote_message(cluster):
-    tag = marker()
-    with smtp(cluster, cluster.nodes[0], "SUBMISSION") as client:
-        client.login("alice@example.test", "alice-secret")
-        client.sendmail("alice@example.test", ["friend@remote.test"], message(tag))
-    other = cluster.nodes[1]
-    # Outbound delivery is not written yet: the entry waits deferred with that reason.
-    entry = cluster.wait_for(
-        lambda: next((e for e in queue_entries(cluster, other).values()
-                      if e["state"] == "deferred" and e["recipients"][0]["address"] == "friend@remote.test"
-                      and e["attempts"] >= 1), None),
-        timeout=15, what="a deferred queue entry")
-    assert "remote delivery is not available" in entry["recipients"][0]["last_result"]
-    shown = cluster.run_svcpkg(["queue", "show", entry["id"]], node=other)
-    assert shown.returncode == 0 and f"Subject: {tag}" in shown.stdout and "friend@remote.test pending" in shown.stdout
-    retried = cluster.run_svcpkg(["queue", "retry", entry["id"]], node=other)
-    assert retried.returncode == 0, retried.stderr
-    cluster.wait_for(lambda: queue_entries(cluster, other)[entry["id"]]["attempts"] > entry["attempts"]
-                     and queue_entries(cluster, other)[entry["id"]]["state"] == "deferred", timeout=15,
-                     what="the retried entry to be tried again")
-    deleted = cluster.run_svcpkg(["queue", "delete", entry["id"]], node=cluster.nodes[2 % len(cluster.nodes)])
-    assert deleted.returncode == 0, deleted.stderr
-    assert entry["id"] not in queue_entries(cluster, other)
-    missing = cluster.run_svcpkg(["queue", "delete", entry["id"]], node=other)
-    assert missing.returncode != 0 and "does not exist" in missing.stderr
-
-
 def test_starttls_on_submission_then_auth(cluster):
     import ssl
     node = cluster.nodes[1]
