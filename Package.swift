@@ -47,9 +47,19 @@ let package = Package(
         .target(name: "MailMessage", swiftSettings: strict),
         // IMAP4rev2/rev1: framing, grammar, typed commands, response encoding (no I/O).
         .target(name: "IMAP", swiftSettings: strict),
+        // What every protocol server shares at its NIO edge (the STARTTLS gate).
+        .target(
+            name: "ServerSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "SMTP",
             dependencies: [
+                "ServerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -139,6 +149,11 @@ let package = Package(
         .testTarget(
             name: "SMTPTests",
             dependencies: ["SMTP", .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ServerSupportTests",
+            dependencies: ["ServerSupport", .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "IMAPTests", dependencies: ["IMAP"], swiftSettings: strict),

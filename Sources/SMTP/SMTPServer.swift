@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import ServerSupport
 
 /// What an SMTP session needs from the rest of the node. The Node module implements it with
 /// the directory and the shared tree; the SMTP module never imports those.

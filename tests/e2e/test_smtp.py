@@ -203,10 +203,10 @@ def test_submission_needs_auth_and_owned_sender(cluster):
         assert wrong.value.smtp_code == 535
         client.login("alice@example.test", "alice-secret")
         tag = marker()
-        # someone else's address as envelope sender: refused, nothing stored
-        with pytest.raises(smtplib.SMTPDataError) as spoof:
+        # someone else's address as envelope sender: refused at MAIL, nothing stored
+        with pytest.raises(smtplib.SMTPSenderRefused) as spoof:
             client.sendmail("bob@example.test", ["carol@example.test"], message(tag))
-        assert spoof.value.smtp_code == 553
+        assert spoof.value.smtp_code == 553 and b"5.7.1" in spoof.value.smtp_error
     time.sleep(2)
     assert not find_message(cluster, "carol@example.test", tag)
 

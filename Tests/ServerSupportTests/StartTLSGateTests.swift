@@ -1,7 +1,7 @@
 import NIOCore
 import NIOEmbedded
 import Testing
-@testable import SMTP
+@testable import ServerSupport
 
 @Suite struct StartTLSGateTests {
     func read(_ channel: EmbeddedChannel) throws -> String {
@@ -31,5 +31,16 @@ import Testing
         gate.release()
         #expect(try read(channel) == "EHLO x\r\n")
         _ = try channel.finish()
+    }
+
+    @Test func pop3AndTaggedIMAPCommands() throws {
+        let pop3 = EmbeddedChannel(handler: StartTLSGate(command: .pop3))
+        try pop3.writeInbound(ByteBuffer(string: "CAPA\r\nstls\r\nUSER x\r\n"))
+        #expect(try read(pop3) == "CAPA\r\nstls\r\n")
+        _ = try pop3.finish()
+        let imap = EmbeddedChannel(handler: StartTLSGate(command: .imap))
+        try imap.writeInbound(ByteBuffer(string: "a1 CAPABILITY\r\nSTARTTLS\r\na2 starttls\r\na3 LOGIN u p\r\n"))
+        #expect(try read(imap) == "a1 CAPABILITY\r\nSTARTTLS\r\na2 starttls\r\n", "untagged STARTTLS is not the IMAP command")
+        _ = try imap.finish()
     }
 }
