@@ -29,6 +29,8 @@ final class MailServices: SMTPServices {
     let messagesPerIP = RateLimiter()
     let messagesPerUser = RateLimiter()
     let dnsResolvers = DNSResolverCache()
+    /// Recipients resolved at RCPT time, per session, so DATA does not ask LDAP again.
+    private let acceptedRecipients = NIOLockedValueBox<[String: [String: [DeliveryTarget]]]>([:])
     private let domainCache = NIOLockedValueBox<(domains: [String: MailDomain], fetched: Date)?>(nil)
     static let domainCacheTTL: TimeInterval = 5
 
@@ -49,6 +51,7 @@ final class MailServices: SMTPServices {
     }
 
     func connectionClosed(_ context: SMTPConnectionContext) {
+        _ = acceptedRecipients.withLockedValue { $0.removeValue(forKey: context.sessionID) }
         connections.close(context.remoteAddress)
         runtime.connectionClosed()
     }
@@ -143,6 +146,8 @@ final class MailServices: SMTPServices {
                     return .reject(SMTPReply(452, "4.2.2", "\(recipient): mailbox full"))
                 }
             }
+            let key = recipient.description.lowercased()
+            acceptedRecipients.withLockedValue { $0[context.sessionID, default: [:]][key] = targets }
             return .accept
         } catch let refusal as RecipientRefusal {
             return .reject(refusal.reply)
@@ -236,8 +241,14 @@ final class MailServices: SMTPServices {
         let queueID = QueueStore(layout: layout, node: nodeName).newID()
         var targets: [DeliveryTarget] = []
         do {
+            // Taken and forgotten: the next transaction's RCPTs fill it again.
+            let known = acceptedRecipients.withLockedValue { $0.removeValue(forKey: context.sessionID) ?? [:] }
             for recipient in transaction.recipients {
-                targets += try await resolve(recipient, context: context) ?? []
+                if let cached = known[recipient.description.lowercased()] {
+                    targets += cached
+                } else {
+                    targets += try await resolve(recipient, context: context) ?? []
+                }
             }
         } catch {
             return SMTPReply(451, "4.3.0", "Temporary lookup failure, try again later")

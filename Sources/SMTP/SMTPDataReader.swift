@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Reads the message text after DATA (RFC 5321 §4.1.1.4) incrementally from raw bytes.
 ///
 /// - Only `CRLF . CRLF` ends the data. A bare LF or bare CR anywhere marks the message as
@@ -49,22 +57,31 @@ public struct SMTPDataReader: Sendable {
     /// marker are not used: with PIPELINING they belong to the next command.
     public mutating func feed(_ bytes: [UInt8]) -> (outcome: Outcome, consumed: Int) {
         guard !finished else { return (.needMoreData, 0) }
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            index += 1
-            lineLength += 1
-            let crBefore = previousByte == 0x0d
-            previousByte = byte
-            if lineLength <= maxLineLength {
-                line.append(byte)
-            } else if violation == nil {
-                violation = .lineTooLong
+        // Whole line segments at a time (memchr for the LF), not byte by byte: a 50 MB
+        // message is a few thousand appends.
+        return bytes.withUnsafeBufferPointer { buffer -> (outcome: Outcome, consumed: Int) in
+            guard let base = buffer.baseAddress else { return (.needMoreData, 0) }
+            var index = 0
+            while index < buffer.count {
+                let found = memchr(base + index, 0x0a, buffer.count - index)
+                let end = found.map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) + 1 } ?? buffer.count
+                let segment = UnsafeBufferPointer(rebasing: buffer[index..<end])
+                let room = max(0, maxLineLength - lineLength)
+                if room >= segment.count {
+                    line.append(contentsOf: segment)
+                } else {
+                    line.append(contentsOf: UnsafeBufferPointer(rebasing: segment[..<room]))
+                    if violation == nil { violation = .lineTooLong }
+                }
+                lineLength += segment.count
+                let crBefore = segment.count >= 2 ? segment[segment.count - 2] == 0x0d : previousByte == 0x0d
+                previousByte = segment[segment.count - 1]
+                index = end
+                guard found != nil else { break }
+                if let outcome = endOfLine(endsWithCRLF: crBefore) { return (outcome, index) }
             }
-            guard byte == 0x0a else { continue }
-            if let outcome = endOfLine(endsWithCRLF: crBefore) { return (outcome, index) }
+            return (.needMoreData, index)
         }
-        return (.needMoreData, index)
     }
 
     /// Handles a complete line (ending in LF); returns an outcome at the end marker.

@@ -207,6 +207,9 @@ public struct SMTPSession: Sendable {
         while waiting == .none && phase != .closed {
             switch phase {
             case .data(var reader):
+                // Take the reader out of `phase` first: otherwise the enum still shares its
+                // buffers and every chunk would copy the message received so far (O(n²)).
+                phase = .ready
                 let (outcome, used) = reader.feed(input)
                 input.removeFirst(used)
                 switch outcome {
