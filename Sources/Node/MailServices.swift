@@ -29,6 +29,10 @@ final class MailServices: SMTPServices {
     let messagesPerIP = RateLimiter()
     let messagesPerUser = RateLimiter()
     let dnsResolvers = DNSResolverCache()
+    /// Account lookups (also misses) for a few seconds: a burst of mail to one user costs one
+    /// LDAP search, and LDAP changes show within `domainCacheTTL`.
+    private let accountCache = NIOLockedValueBox<[String: (account: Account?, fetched: Date)]>([:])
+    static let maxCachedAccounts = 10_000
     /// Recipients resolved at RCPT time, per session, so DATA does not ask LDAP again.
     private let acceptedRecipients = NIOLockedValueBox<[String: [String: [DeliveryTarget]]]>([:])
     private let domainCache = NIOLockedValueBox<(domains: [String: MailDomain], fetched: Date)?>(nil)
@@ -124,11 +128,28 @@ final class MailServices: SMTPServices {
         guard let at = address.lastIndex(of: "@") else { return nil }
         let domain = address[address.index(after: at)...].lowercased()
         guard try await localDomains().contains(domain) else { return .queue(address: address) }
-        guard let normalized = MailAddressText.normalize(address), let account = try await directory.account(address: normalized) else {
+        guard let normalized = MailAddressText.normalize(address), let account = try await account(normalized) else {
             return nil
         }
         guard account.active else { throw RecipientRefusal(reply: SMTPReply(550, "5.2.1", "\(address): mailbox disabled")) }
         return .mailbox(address: account.address, quotaBytes: account.quotaBytes)
+    }
+
+    func account(_ address: String) async throws -> Account? {
+        let key = address.lowercased()
+        let now = Date()
+        if let hit = accountCache.withLockedValue({ $0[key] }), now.timeIntervalSince(hit.fetched) < Self.domainCacheTTL {
+            return hit.account
+        }
+        let account = try await directory.account(address: address)
+        accountCache.withLockedValue { cache in
+            if cache.count >= Self.maxCachedAccounts {
+                cache = cache.filter { now.timeIntervalSince($0.value.fetched) < Self.domainCacheTTL }
+                if cache.count >= Self.maxCachedAccounts { cache.removeAll() }
+            }
+            cache[key] = (account, now)
+        }
+        return account
     }
 
     // MARK: - RCPT
@@ -181,7 +202,7 @@ final class MailServices: SMTPServices {
         guard let normalized = MailAddressText.normalize(address) else {
             throw RecipientRefusal(reply: SMTPReply(553, "5.1.3", "\(recipient): invalid address"))
         }
-        if let account = try await directory.account(address: normalized) {
+        if let account = try await account(normalized) {
             guard account.active else {
                 throw RecipientRefusal(reply: SMTPReply(550, "5.2.1", "\(recipient): mailbox disabled"))
             }
@@ -194,7 +215,7 @@ final class MailServices: SMTPServices {
         if let members = try await directory.groupMembers(address: normalized) {
             var targets: [DeliveryTarget] = []
             for member in members {
-                if let local = try await directory.account(address: member), local.active {
+                if let local = try await account(member), local.active {
                     targets.append(.mailbox(address: local.address, quotaBytes: local.quotaBytes))
                 } else {
                     targets.append(.queue(address: member))
@@ -358,7 +379,7 @@ final class MailServices: SMTPServices {
 
     func senderBelongs(_ sender: SMTPMailbox?, to user: String) async -> Bool {
         guard let sender else { return false }
-        guard let account = try? await directory.account(address: user) else { return false }
+        guard let account = try? await account(user) else { return false }
         let address = sender.description.lowercased()
         return account.address == address || account.aliases.contains(address)
     }

@@ -227,6 +227,7 @@ def test_submission_goes_through_the_queue_to_a_local_user(cluster):
 def test_over_quota_recipient_gets_452(cluster):
     dn = f"uid=carol,ou=people,{cluster.base}"
     cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgQuotaBytes\nsvcpkgQuotaBytes: 1\n")
+    time.sleep(5.5)  # account lookups are cached for 5 s
     try:
         with smtp(cluster, cluster.nodes[0]) as client:
             client.mail("x@remote.test")
@@ -234,6 +235,7 @@ def test_over_quota_recipient_gets_452(cluster):
         assert code == 452 and b"4.2.2" in text
     finally:
         cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\ndelete: svcpkgQuotaBytes\n")
+        time.sleep(5.5)
 
 
 def test_store_check_and_reindex_after_deliveries(cluster, tmp_path):
