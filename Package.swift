@@ -99,6 +99,17 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "POP3",
+            dependencies: [
+                "ServerSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "MessageCache",
             dependencies: [
                 "MailMessage",
@@ -113,6 +124,7 @@ let package = Package(
                 "SharedTree",
                 "SMTP",
                 "SMTPClient",
+                "POP3",
                 "DNSClient",
                 "MailAuth",
                 "MessageCache",
@@ -154,6 +166,17 @@ let package = Package(
         .testTarget(
             name: "ServerSupportTests",
             dependencies: ["ServerSupport", .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "POP3Tests",
+            dependencies: [
+                "POP3",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "IMAPTests", dependencies: ["IMAP"], swiftSettings: strict),

@@ -4,6 +4,8 @@ import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
+import POP3
 import SMTP
 import ServiceLifecycle
 
@@ -16,33 +18,37 @@ public struct ListenerSupervisor: Service {
 
     let runtime: NodeRuntime
     let mail: MailServices
+    let pop3: POP3MailServices
     let tls: TLSContextProvider
     let metrics: NodeMetrics
     let logger: Logger
 
-    init(runtime: NodeRuntime, mail: MailServices, tls: TLSContextProvider, metrics: NodeMetrics, logger: Logger) {
+    init(runtime: NodeRuntime, mail: MailServices, pop3: POP3MailServices, tls: TLSContextProvider, metrics: NodeMetrics, logger: Logger) {
         self.runtime = runtime
         self.mail = mail
+        self.pop3 = pop3
         self.tls = tls
         self.metrics = metrics
         self.logger = logger
     }
 
     /// Modules this build serves.
-    static let implementedModules: [ModuleName] = [.smtp, .submission]
+    static let implementedModules: [ModuleName] = [.smtp, .submission, .pop3]
 
-    /// One SMTP listener: its name (as in /healthz), the module that enables it, its port, implicit TLS.
-    struct SMTPListener: Sendable {
+    /// One protocol listener: its name (as in /healthz), the module that enables it, its port, implicit TLS.
+    struct ProtocolListener: Sendable {
         var name: String
         var module: ModuleName
         var port: @Sendable (NodeConfig) -> Int
         var implicitTLS: Bool
     }
 
-    static let smtpListeners: [SMTPListener] = [
-        SMTPListener(name: "smtp", module: .smtp, port: { $0.smtpPort }, implicitTLS: false),
-        SMTPListener(name: "submission", module: .submission, port: { $0.submissionPort }, implicitTLS: false),
-        SMTPListener(name: "smtps", module: .submission, port: { $0.smtpsPort }, implicitTLS: true),
+    static let protocolListeners: [ProtocolListener] = [
+        ProtocolListener(name: "smtp", module: .smtp, port: { $0.smtpPort }, implicitTLS: false),
+        ProtocolListener(name: "submission", module: .submission, port: { $0.submissionPort }, implicitTLS: false),
+        ProtocolListener(name: "smtps", module: .submission, port: { $0.smtpsPort }, implicitTLS: true),
+        ProtocolListener(name: "pop3", module: .pop3, port: { $0.pop3Port }, implicitTLS: false),
+        ProtocolListener(name: "pop3s", module: .pop3, port: { $0.pop3sPort }, implicitTLS: true),
     ]
 
     struct Endpoint: Equatable, CustomStringConvertible {
@@ -55,7 +61,7 @@ public struct ListenerSupervisor: Service {
         var http: (endpoint: Endpoint, server: HTTPHealthServer)?
         var agent: (endpoint: Endpoint, server: AgentCheckServer)?
         var failures: [String: (endpoint: Endpoint, at: Date)] = [:]
-        var smtp: [String: (endpoint: Endpoint, server: SMTPServer)] = [:]
+        var servers: [String: (endpoint: Endpoint, server: any ProtocolServer)] = [:]
     }
 
     public func run() async throws {
@@ -71,9 +77,9 @@ public struct ListenerSupervisor: Service {
         }
         runtime.update { $0.shuttingDown = true }
         // Stop accepting first; sessions in progress get the drain timeout to finish.
-        for (_, running) in state.smtp { await running.server.stopAccepting() }
+        for (_, running) in state.servers { await running.server.stopAccepting() }
         await drain()
-        for (_, running) in state.smtp { await running.server.stop() }
+        for (_, running) in state.servers { await running.server.stop() }
         if let agent = state.agent { await agent.server.stop() }
         if let http = state.http { await http.server.stop() }
         logger.notice("listeners closed")
@@ -130,8 +136,8 @@ public struct ListenerSupervisor: Service {
                 logger.error("cannot bind agent-check", metadata: ["endpoint": "\(agentEndpoint)", "error": "\(error)"])
             }
         }
-        for listener in Self.smtpListeners {
-            await reconcileSMTP(listener, config: config, state)
+        for listener in Self.protocolListeners {
+            await reconcileListener(listener, config: config, state)
         }
         // Modules not written yet say so plainly when enabled.
         runtime.update { snapshot in
@@ -141,7 +147,7 @@ public struct ListenerSupervisor: Service {
         }
     }
 
-    func reconcileSMTP(_ listener: SMTPListener, config: NodeConfig, _ state: State) async {
+    func reconcileListener(_ listener: ProtocolListener, config: NodeConfig, _ state: State) async {
         let name = listener.name
         let enabled = config.modules.contains(listener.module)
         var desired = enabled ? Endpoint(host: config.listenAddress, port: listener.port(config)) : nil
@@ -151,37 +157,23 @@ public struct ListenerSupervisor: Service {
             desired = nil
             statusWhenClosed = .failed(tls.lastError ?? "no TLS certificate configured (svcpkgTlsCertificateFile, svcpkgTlsKeyFile)")
         }
-        if state.smtp[name]?.endpoint == desired {
+        if state.servers[name]?.endpoint == desired {
             if desired == nil { setStatus(name, statusWhenClosed) }
             return
         }
         if let desired, !shouldTry(name, desired, state) { return }
-        if let old = state.smtp[name] {
+        if let old = state.servers[name] {
             logger.notice("stopping \(name) listener", metadata: ["endpoint": "\(old.endpoint)"])
             await old.server.stop()
-            state.smtp[name] = nil
+            state.servers[name] = nil
         }
         guard let desired else {
             setStatus(name, statusWhenClosed)
             return
         }
-        let runtime = self.runtime
-        let tls = self.tls
-        let isSubmission = listener.module == .submission
-        // STARTTLS is offered on the plain ports whenever a certificate is configured.
-        let settings = SMTPServer.Settings(
-            host: desired.host, port: desired.port, isSubmission: isSubmission, implicitTLS: listener.implicitTLS,
-            tlsContext: { tls.context(for: runtime.snapshot.nodeConfig) }
-        ) { loopback in
-            let config = runtime.snapshot.nodeConfig
-            return SMTPSession.Configuration(
-                hostname: config.hostname, isSubmission: isSubmission, tlsAvailable: false,
-                allowPlaintextAuth: config.allowPlaintextAuthLoopback && loopback, maxMessageSize: config.maxMessageSize,
-                maxRecipients: config.maxRecipients)
-        }
         do {
-            let server = try await SMTPServer.start(settings: settings, services: mail, logger: logger)
-            state.smtp[name] = (desired, server)
+            let server = try await startServer(listener, at: desired)
+            state.servers[name] = (desired, server)
             state.failures[name] = nil
             setStatus(name, .up(address: desired.host, port: desired.port))
             logger.info("\(name) listening", metadata: ["endpoint": "\(desired)"])
@@ -190,6 +182,37 @@ public struct ListenerSupervisor: Service {
             setStatus(name, .failed("cannot bind \(desired): \(error)"))
             logger.error("cannot bind \(name)", metadata: ["endpoint": "\(desired)", "error": "\(error)"])
         }
+    }
+
+    /// Starts the server of `listener`'s protocol. STARTTLS/STLS is offered on the plain ports
+    /// whenever a certificate is configured.
+    private func startServer(_ listener: ProtocolListener, at endpoint: Endpoint) async throws -> any ProtocolServer {
+        let runtime = self.runtime
+        let tls = self.tls
+        let tlsContext: @Sendable () -> NIOSSLContext? = { tls.context(for: runtime.snapshot.nodeConfig) }
+        if listener.module == .pop3 {
+            let settings = POP3Server.Settings(
+                host: endpoint.host, port: endpoint.port, implicitTLS: listener.implicitTLS, tlsContext: tlsContext
+            ) { loopback in
+                let config = runtime.snapshot.nodeConfig
+                return POP3Session.Configuration(
+                    hostname: config.hostname, tlsAvailable: false,
+                    allowPlaintextAuth: config.allowPlaintextAuthLoopback && loopback)
+            }
+            return try await POP3Server.start(settings: settings, services: pop3, logger: logger)
+        }
+        let isSubmission = listener.module == .submission
+        let settings = SMTPServer.Settings(
+            host: endpoint.host, port: endpoint.port, isSubmission: isSubmission, implicitTLS: listener.implicitTLS,
+            tlsContext: tlsContext
+        ) { loopback in
+            let config = runtime.snapshot.nodeConfig
+            return SMTPSession.Configuration(
+                hostname: config.hostname, isSubmission: isSubmission, tlsAvailable: false,
+                allowPlaintextAuth: config.allowPlaintextAuthLoopback && loopback, maxMessageSize: config.maxMessageSize,
+                maxRecipients: config.maxRecipients)
+        }
+        return try await SMTPServer.start(settings: settings, services: mail, logger: logger)
     }
 
     private func shouldTry(_ key: String, _ endpoint: Endpoint, _ state: State) -> Bool {
@@ -299,3 +322,12 @@ final class OneShot<Value: Sendable>: Sendable {
         }
     }
 }
+
+/// What the supervisor needs of a protocol server to drain and stop it.
+protocol ProtocolServer: Sendable {
+    func stopAccepting() async
+    func stop() async
+}
+
+extension SMTPServer: ProtocolServer {}
+extension POP3Server: ProtocolServer {}

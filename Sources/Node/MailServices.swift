@@ -229,31 +229,47 @@ final class MailServices: SMTPServices {
     // MARK: - AUTH
 
     func authenticate(user: String, password: String, context: SMTPConnectionContext) async -> Bool {
+        if case .ok = await checkCredentials(user: user, password: password, remoteAddress: context.remoteAddress, protocolName: "smtp") {
+            return true
+        }
+        return false
+    }
+
+    enum CredentialCheck {
+        case ok(Account)
+        case invalid
+        /// Over the failure limit, or the directory could not answer.
+        case refused
+    }
+
+    /// Credentials against LDAP with the failure delay and the per-address lockout
+    /// (svcpkgAuthFailureDelay, svcpkgMaxAuthFailures, svcpkgAuthFailureWindow), for every protocol.
+    func checkCredentials(user: String, password: String, remoteAddress: String, protocolName: String) async -> CredentialCheck {
         let config = runtime.snapshot.nodeConfig
         let limits = AuthFailureLimiter.Limits(
             delay: Double(config.authFailureDelayMilliseconds) / 1000, maxFailures: config.maxAuthFailures,
             window: TimeInterval(config.authFailureWindow))
-        guard authFailures.allows(context.remoteAddress, limits: limits) else {
+        guard authFailures.allows(remoteAddress, limits: limits) else {
             // Refused without asking LDAP: no oracle and no load from a guesser.
-            logger.warning("authentication refused: too many failures from this address", metadata: ["user": "\(user)"])
+            logger.warning("authentication refused: too many failures from this address", metadata: ["user": "\(user)", "protocol": "\(protocolName)"])
             try? await Task.sleep(for: .seconds(limits.delay * 5))
-            return false
+            return .refused
         }
-        let ok: Bool
+        let account: Account?
         do {
-            ok = try await directory.authenticate(address: user, password: password) != nil
+            account = try await directory.authenticate(address: user, password: password)
         } catch {
             logger.error("authentication lookup failed", metadata: ["user": "\(user)", "error": "\(error)"])
-            ok = false
+            return .refused
         }
-        Counter(label: "svcpkg_smtp_auth_total", dimensions: [("result", ok ? "ok" : "failed")]).increment()
-        if ok {
-            authFailures.recordSuccess(context.remoteAddress)
-        } else {
-            let wait = authFailures.recordFailure(context.remoteAddress, limits: limits)
+        Counter(label: "svcpkg_auth_total", dimensions: [("protocol", protocolName), ("result", account != nil ? "ok" : "failed")]).increment()
+        guard let account else {
+            let wait = authFailures.recordFailure(remoteAddress, limits: limits)
             try? await Task.sleep(for: .seconds(wait))
+            return .invalid
         }
-        return ok
+        authFailures.recordSuccess(remoteAddress)
+        return .ok(account)
     }
 
     // MARK: - DATA
