@@ -191,6 +191,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var messageRatePerIP: Int
     public var messageRatePerUser: Int
     public var maxRecipients: Int
+    /// nil: EXPIRE NEVER.
+    public var pop3ExpireDays: Int?
+    public var pop3LoginDelay: Int
 
     public init(_ config: EffectiveConfig) {
         func one(_ attribute: String) -> String? { config.setting(attribute).values.first }
@@ -240,5 +243,7 @@ public struct NodeConfig: Sendable, Equatable {
         messageRatePerIP = int("svcpkgMessageRatePerIp", 600)
         messageRatePerUser = int("svcpkgMessageRatePerUser", 1000)
         maxRecipients = int("svcpkgMaxRecipients", 100)
+        pop3ExpireDays = one("svcpkgPop3Expire").flatMap { Int($0) }
+        pop3LoginDelay = int("svcpkgPop3LoginDelay", 0)
     }
 }

@@ -13,6 +13,8 @@ public enum ValidationRule: Sendable {
     case hostPort
     /// Free text without control characters (user names, passwords).
     case text
+    /// `never` or a whole number of days in the range.
+    case neverOrDays(ClosedRange<Int>)
 
     /// Returns the value in canonical form, or why it is invalid.
     public func validate(_ raw: String) -> Result<String, SettingProblem.Reason> {
@@ -68,6 +70,12 @@ public enum ValidationRule: Sendable {
                 return .failure(.init("the value is empty or contains control characters"))
             }
             return .success(raw)
+        case .neverOrDays(let range):
+            if value.lowercased() == "never" { return .success("never") }
+            guard let days = Int(value), range.contains(days) else {
+                return .failure(.init("`\(raw)` is neither never nor a number of days \(range.lowerBound)…\(range.upperBound)"))
+            }
+            return .success(String(days))
         }
     }
 }
@@ -134,6 +142,8 @@ public enum SettingsRegistry {
         .init(attribute: "svcpkgMaxConnectionsPerIp", multiValued: false, defaultValues: ["20"], rule: .integer(1...100_000), summary: "SMTP connections per client address on one node"),
         .init(attribute: "svcpkgMessageRatePerIp", multiValued: false, defaultValues: ["600"], rule: .integer(0...1_000_000), summary: "messages per minute per client address on one node (0 = unlimited)"),
         .init(attribute: "svcpkgMessageRatePerUser", multiValued: false, defaultValues: ["1000"], rule: .integer(0...1_000_000), summary: "messages per hour per authenticated user on one node (0 = unlimited)"),
+        .init(attribute: "svcpkgPop3Expire", multiValued: false, defaultValues: ["never"], rule: .neverOrDays(0...3650), summary: "POP3 EXPIRE policy"),
+        .init(attribute: "svcpkgPop3LoginDelay", multiValued: false, defaultValues: ["0"], rule: .integer(0...86400), summary: "seconds between POP3 logins of one user (0 = none)"),
         .init(attribute: "svcpkgMaxRecipients", multiValued: false, defaultValues: ["100"], rule: .integer(1...10000), summary: "recipients per SMTP transaction"),
     ]
 

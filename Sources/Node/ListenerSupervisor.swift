@@ -197,7 +197,9 @@ public struct ListenerSupervisor: Service {
                 let config = runtime.snapshot.nodeConfig
                 return POP3Session.Configuration(
                     hostname: config.hostname, tlsAvailable: false,
-                    allowPlaintextAuth: config.allowPlaintextAuthLoopback && loopback)
+                    allowPlaintextAuth: config.allowPlaintextAuthLoopback && loopback,
+                    expire: config.pop3ExpireDays.map { .days($0) } ?? .never,
+                    loginDelay: config.pop3LoginDelay > 0 ? config.pop3LoginDelay : nil)
             }
             return try await POP3Server.start(settings: settings, services: pop3, logger: logger)
         }

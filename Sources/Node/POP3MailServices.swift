@@ -40,10 +40,31 @@ final class POP3MailServices: POP3Services {
 
     func authenticate(user: String, password: String, context: POP3ConnectionContext) async -> POP3AuthResult {
         switch await mail.checkCredentials(user: user, password: password, remoteAddress: context.remoteAddress, protocolName: "pop3") {
-        case .ok(let account): return .ok(user: account.address)
+        case .ok(let account):
+            let delay = mail.runtime.snapshot.nodeConfig.pop3LoginDelay
+            if delay > 0, await !loginAllowed(account.address, delay: delay) { return .loginDelay }
+            return .ok(user: account.address)
         case .invalid: return .invalid
         case .refused: return .temporarilyRefused
         }
+    }
+
+    /// LOGIN-DELAY across the cluster: the mtime of `svcpkg-pop3-login` in the user's home is the
+    /// last login, judged by the file server's clock; a login that is allowed touches it.
+    func loginAllowed(_ address: String, delay: Int) async -> Bool {
+        let mail = self.mail
+        return (try? await mail.fileThreads.runIfActive { () -> Bool in
+            let store = try mail.mailStore(address)
+            _ = try store.ensureDefaultFolders()
+            let path = store.homeDirectory + "/svcpkg-pop3-login"
+            let now = try FileServerClock.now(in: store.homeDirectory)
+            if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                let last = attributes[.modificationDate] as? Date, now.timeIntervalSince(last) < Double(delay) {
+                return false
+            }
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+            return true
+        }) ?? true
     }
 
     func openMaildrop(user: String, context: POP3ConnectionContext) async -> POP3MaildropOpenResult {

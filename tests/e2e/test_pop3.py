@@ -170,3 +170,82 @@ def test_bad_input_gets_err_and_the_session_stays_sane(cluster, fresh):
         assert ask(b"USER again").startswith(b"-ERR"), "USER in TRANSACTION state"
         assert ask(b"STAT").startswith(b"+OK 1 ")
         assert ask(b"QUIT").startswith(b"+OK")
+
+
+def fetchmail(cluster, tmp_path, out, keep: bool) -> int:
+    """One fetchmail run (UIDL tracking in an idfile) delivering each message to a file in `out`;
+    returns how many it delivered."""
+    import os
+    import subprocess
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(
+        f"set no syslog\nset idfile \"{tmp_path / 'fetchids'}\"\n"
+        # Through HAProxy, as users connect (fetchmail keys its UIDL memory by the address;
+        # HAProxy picks the node).
+        f"poll 127.0.0.1 protocol pop3 service {cluster.port('POP3')} auth password uidl\n"
+        f"  user \"{USER}\" there with password \"{PASSWORD}\" is \"root\" here\n"
+        f"  {'keep' if keep else 'nokeep'} sslproto '' \n"
+        f"  mda \"/bin/sh -c 'cat > {out}/$$.$(date +%s%N).eml'\"\n")
+    os.chmod(rc, 0o600)
+    before = len(list(out.iterdir()))
+    proc = subprocess.run(["fetchmail", "-f", str(rc), "--nodetach"], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, HOME=str(tmp_path)))
+    # 0: mail fetched, 1: no mail
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    return len(list(out.iterdir())) - before
+
+
+def test_fetchmail_keep_and_nokeep_without_duplicates(cluster, fresh, tmp_path):
+    import shutil
+    if not shutil.which("fetchmail"):
+        pytest.skip("fetchmail is not installed (scripts/install-deps)")
+    out = tmp_path / "out"
+    out.mkdir()
+    tags = [marker() for _ in range(3)]
+    for tag in tags:
+        deliver(cluster, tag)
+    assert fetchmail(cluster, tmp_path, out, keep=True) == 3
+    assert fetchmail(cluster, tmp_path, out, keep=True) == 0, "UIDL: nothing twice"
+    assert all(find_message(cluster, USER, tag) for tag in tags), "--keep leaves them"
+    late = marker()
+    deliver(cluster, late)
+    assert fetchmail(cluster, tmp_path, out, keep=False) == 1
+    assert fetchmail(cluster, tmp_path, out, keep=False) == 0
+    assert not find_message(cluster, USER, late), "fetched without --keep: deleted"
+    assert all(find_message(cluster, USER, tag) for tag in tags), "seen before, not fetched again, not deleted"
+    got = [p.read_bytes() for p in out.iterdir()]
+    for tag in tags + [late]:
+        assert sum(tag.encode() in m for m in got) == 1, f"{tag} delivered once"
+
+
+def set_cluster(cluster, **attributes):
+    lines = [f"dn: cn=cluster,ou=svcpkg,{cluster.base}", "changetype: modify"]
+    for name, value in attributes.items():
+        lines += [f"replace: {name}"] + ([f"{name}: {value}"] if value is not None else []) + ["-"]
+    cluster.ldapmodify("\n".join(lines) + "\n")
+
+
+def test_expire_and_login_delay_from_ldap(cluster, fresh):
+    set_cluster(cluster, svcpkgPop3Expire="0", svcpkgPop3LoginDelay="4")
+    try:
+        time.sleep(1.5)
+        tag = marker()
+        deliver(cluster, tag)
+        client = pop(cluster, cluster.nodes[0])
+        capa = client.capa()
+        assert capa.get("EXPIRE") == ["0"] and capa.get("LOGIN-DELAY") == ["4"], capa
+        client.user(USER)
+        client.pass_(PASSWORD)
+        client.retr(1)
+        client.quit()
+        # EXPIRE 0: what was retrieved is gone after QUIT.
+        assert not find_message(cluster, USER, tag)
+        # LOGIN-DELAY holds across nodes.
+        with pytest.raises(poplib.error_proto) as early:
+            login(cluster, cluster.nodes[1])
+        assert early.value.args[0].startswith(b"-ERR [LOGIN-DELAY]")
+        time.sleep(4.5)
+        login(cluster, cluster.nodes[1]).quit()
+    finally:
+        set_cluster(cluster, svcpkgPop3Expire=None, svcpkgPop3LoginDelay=None)
+        time.sleep(1.5)
