@@ -249,3 +249,24 @@ def test_expire_and_login_delay_from_ldap(cluster, fresh):
     finally:
         set_cluster(cluster, svcpkgPop3Expire=None, svcpkgPop3LoginDelay=None)
         time.sleep(1.5)
+
+
+def test_stls_then_auth_plain_and_implicit_tls(cluster, fresh):
+    import base64
+    import ssl
+    tag = marker()
+    stored = deliver(cluster, tag)
+    context = ssl.create_default_context(cafile=str(cluster.state / "tls" / "cert.pem"))
+    context.check_hostname = False
+    client = pop(cluster, cluster.nodes[1])
+    assert "STLS" in client.capa()
+    client.stls(context=context)
+    reply = client._shortcmd("AUTH PLAIN " + base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode())
+    assert reply.startswith(b"+OK")
+    assert b"\r\n".join(client.retr(1)[1]) + b"\r\n" == stored
+    client.quit()
+    secure = poplib.POP3_SSL(cluster.node_ip(cluster.nodes[0]), cluster.port("POP3S"), context=context, timeout=15)
+    secure.user(USER)
+    secure.pass_(PASSWORD)
+    assert secure.stat()[0] == 1
+    secure.quit()
