@@ -45,8 +45,21 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "MailMessage", swiftSettings: strict),
-        // IMAP4rev2/rev1: framing, grammar, typed commands, response encoding (no I/O).
-        .target(name: "IMAP", swiftSettings: strict),
+        // IMAP4rev2/rev1: framing, grammar, typed commands, response encoding, the session on
+        // the shared-tree store and its NIO edge.
+        .target(
+            name: "IMAP",
+            dependencies: [
+                "ServerSupport",
+                "SharedTree",
+                "MailMessage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // What every protocol server shares at its NIO edge (the STARTTLS gate).
         .target(
             name: "ServerSupport",
@@ -125,6 +138,7 @@ let package = Package(
                 "SMTP",
                 "SMTPClient",
                 "POP3",
+                "IMAP",
                 "DNSClient",
                 "MailAuth",
                 "MessageCache",
@@ -157,7 +171,9 @@ let package = Package(
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: strict),
         .testTarget(name: "SharedTreeTests", dependencies: ["SharedTree"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Directory"], swiftSettings: strict),
-        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], swiftSettings: strict),
+        .testTarget(
+            name: "MailMessageTests", dependencies: ["MailMessage"],
+            exclude: ["dovecot_helper.py", "email_helper.py", "Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "SMTPTests",
             dependencies: ["SMTP", .product(name: "NIOEmbedded", package: "swift-nio")],
@@ -179,7 +195,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "IMAPTests", dependencies: ["IMAP"], swiftSettings: strict),
+        .testTarget(name: "IMAPTests", dependencies: ["IMAP", "SharedTree", "MailMessage"], swiftSettings: strict),
         .testTarget(
             name: "SMTPClientTests",
             dependencies: [
