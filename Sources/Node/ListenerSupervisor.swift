@@ -5,6 +5,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
+import IMAP
 import POP3
 import SMTP
 import ServiceLifecycle
@@ -19,21 +20,23 @@ public struct ListenerSupervisor: Service {
     let runtime: NodeRuntime
     let mail: MailServices
     let pop3: POP3MailServices
+    let imap: IMAPMailServices
     let tls: TLSContextProvider
     let metrics: NodeMetrics
     let logger: Logger
 
-    init(runtime: NodeRuntime, mail: MailServices, pop3: POP3MailServices, tls: TLSContextProvider, metrics: NodeMetrics, logger: Logger) {
+    init(runtime: NodeRuntime, mail: MailServices, pop3: POP3MailServices, imap: IMAPMailServices, tls: TLSContextProvider, metrics: NodeMetrics, logger: Logger) {
         self.runtime = runtime
         self.mail = mail
         self.pop3 = pop3
+        self.imap = imap
         self.tls = tls
         self.metrics = metrics
         self.logger = logger
     }
 
     /// Modules this build serves.
-    static let implementedModules: [ModuleName] = [.smtp, .submission, .pop3]
+    static let implementedModules: [ModuleName] = [.smtp, .submission, .pop3, .imap]
 
     /// One protocol listener: its name (as in /healthz), the module that enables it, its port, implicit TLS.
     struct ProtocolListener: Sendable {
@@ -49,6 +52,8 @@ public struct ListenerSupervisor: Service {
         ProtocolListener(name: "smtps", module: .submission, port: { $0.smtpsPort }, implicitTLS: true),
         ProtocolListener(name: "pop3", module: .pop3, port: { $0.pop3Port }, implicitTLS: false),
         ProtocolListener(name: "pop3s", module: .pop3, port: { $0.pop3sPort }, implicitTLS: true),
+        ProtocolListener(name: "imap", module: .imap, port: { $0.imapPort }, implicitTLS: false),
+        ProtocolListener(name: "imaps", module: .imap, port: { $0.imapsPort }, implicitTLS: true),
     ]
 
     struct Endpoint: Equatable, CustomStringConvertible {
@@ -203,6 +208,18 @@ public struct ListenerSupervisor: Service {
             }
             return try await POP3Server.start(settings: settings, services: pop3, logger: logger)
         }
+        if listener.module == .imap {
+            let settings = IMAPServer.Settings(
+                host: endpoint.host, port: endpoint.port, implicitTLS: listener.implicitTLS, tlsContext: tlsContext
+            ) { loopback in
+                let config = runtime.snapshot.nodeConfig
+                return IMAPSession.Configuration(
+                    allowPlaintextAuth: config.allowPlaintextAuthLoopback && loopback,
+                    limits: IMAPLimits(maxAppendLiteralSize: config.maxMessageSize, maxAppendCommandSize: max(100 * 1_048_576, config.maxMessageSize + 1_048_576)),
+                    hostname: config.hostname)
+            }
+            return try await IMAPServer.start(settings: settings, services: imap, logger: logger)
+        }
         let isSubmission = listener.module == .submission
         let settings = SMTPServer.Settings(
             host: endpoint.host, port: endpoint.port, isSubmission: isSubmission, implicitTLS: listener.implicitTLS,
@@ -333,3 +350,4 @@ protocol ProtocolServer: Sendable {
 
 extension SMTPServer: ProtocolServer {}
 extension POP3Server: ProtocolServer {}
+extension IMAPServer: ProtocolServer {}

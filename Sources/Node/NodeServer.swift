@@ -76,7 +76,7 @@ public struct NodeServer {
                     signer: DKIMSigningService(logger: logger), fileThreads: fileThreads, logger: logger)),
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
                 .init(service: ListenerSupervisor(
-                    runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
+                    runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail), tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

@@ -25,6 +25,13 @@ public struct StoredMessage: Sendable, Equatable {
 
     /// The base name (before `:2,`): stable for the life of the message in this folder.
     public var baseName: String { MaildirFileName(fileName).base }
+
+    /// When the message arrived, from its base name (IMAP INTERNALDATE; APPEND sets it
+    /// through `deliver(now:)`).
+    public var arrivalDate: Date {
+        let arrival = MaildirFileName.arrival(ofBase: baseName)
+        return Date(timeIntervalSince1970: Double(arrival.seconds) + Double(arrival.micros) / 1_000_000)
+    }
 }
 
 /// A folder's state after a `sync` (or as last written, for `readSnapshot`).

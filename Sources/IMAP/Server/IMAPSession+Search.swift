@@ -1,0 +1,215 @@
+import Foundation
+import MailMessage
+import SharedTree
+
+extension IMAPSession {
+    /// SEARCH and UID SEARCH (RFC 9051 §6.4.4): the matching UIDs in sequence order, or nil
+    /// after answering. Keys on flags, sizes, dates, UIDs and MODSEQ use the UID list only;
+    /// text keys read and decode the message (RFC 2047 words, transfer encodings, charsets)
+    /// and match case-insensitively as substrings.
+    mutating func search(_ key: IMAPSearchKey, tag: String, send: Send) async throws -> [UInt32]? {
+        guard let store, let view = selected else { return nil }
+        let folder = view.folder
+        let context = IMAPSearchContext(
+            messages: view.liveMessages, count: UInt32(view.count), largestUID: view.uids.last ?? 0,
+            saved: Set(savedSearchResult), now: Date())
+        let needsContent = key.needsContent
+        return try await blocking {
+            var matches: [UInt32] = []
+            for (sequence, message) in context.messages {
+                var content: IMAPSearchContent?
+                if needsContent {
+                    guard let bytes = try store.readMessage(message, in: folder) else { continue }
+                    content = IMAPSearchContent(bytes: bytes)
+                }
+                if context.matches(key, sequence: sequence, message: message, content: &content) {
+                    matches.append(message.uid)
+                }
+            }
+            return matches
+        }
+    }
+
+    /// `* SEARCH` or, with RETURN options, `* ESEARCH` (RFC 4731); SAVE keeps the result for `$`.
+    mutating func reportSearch(_ matches: [UInt32], command: IMAPSearchCommand, tag: String, send: Send) async throws {
+        guard let view = selected else { return }
+        let numbers = command.byUID ? matches : matches.compactMap { view.sequenceNumber(of: $0) }
+        let modSeq: UInt64? = command.key.usesModSeq ? matches.compactMap { view.message(uid: $0)?.modSeq }.max() : nil
+        guard let options = command.returnOptions else {
+            try await send(.untagged(.search(numbers, modSeq: modSeq)))
+            return
+        }
+        let wanted = options.isEmpty ? [.all] : options
+        if wanted.contains(.save) { saveSearchResult(matches) }
+        // RFC 5182 §2.4: SAVE alone returns nothing but the tagged OK.
+        if wanted == [.save] { return }
+        var response = IMAPESearchResponse(tag: tag, byUID: command.byUID)
+        if wanted.contains(.min) { response.min = numbers.min() }
+        if wanted.contains(.max) { response.max = numbers.max() }
+        if wanted.contains(.all), !numbers.isEmpty { response.all = IMAPSequenceSet(compacting: numbers) }
+        if wanted.contains(.count) { response.count = UInt32(numbers.count) }
+        if !numbers.isEmpty { response.modSeq = modSeq }
+        try await send(.untagged(.esearch(response)))
+    }
+}
+
+/// What a search sees of the mailbox, taken before it runs on the file threads.
+struct IMAPSearchContext: Sendable {
+    let messages: [(sequence: UInt32, message: StoredMessage)]
+    let count: UInt32
+    let largestUID: UInt32
+    let saved: Set<UInt32>
+    let now: Date
+
+    func matches(_ key: IMAPSearchKey, sequence: UInt32, message: StoredMessage, content: inout IMAPSearchContent?) -> Bool {
+        switch key {
+        case .all: return true
+        case .answered: return message.flags.contains(.answered)
+        case .deleted: return message.flags.contains(.deleted)
+        case .draft: return message.flags.contains(.draft)
+        case .flagged: return message.flags.contains(.flagged)
+        case .seen: return message.flags.contains(.seen)
+        case .unanswered: return !message.flags.contains(.answered)
+        case .undeleted: return !message.flags.contains(.deleted)
+        case .undraft: return !message.flags.contains(.draft)
+        case .unflagged: return !message.flags.contains(.flagged)
+        case .unseen: return !message.flags.contains(.seen)
+        // RFC 3501: \Recent is not kept by this server (RFC 9051 dropped it), so nothing is new.
+        case .new, .recent: return false
+        case .old: return true
+        case .keyword(let flag): return IMAPFlags.imapFlags(of: message).contains(flag)
+        case .unkeyword(let flag): return !IMAPFlags.imapFlags(of: message).contains(flag)
+        case .larger(let size): return UInt64(message.virtualSize ?? message.size) > size
+        case .smaller(let size): return UInt64(message.virtualSize ?? message.size) < size
+        case .uid(let set):
+            if case .lastSearchResult = set { return saved.contains(message.uid) }
+            return set.contains(message.uid, largest: largestUID)
+        case .sequenceNumbers(let set):
+            if case .lastSearchResult = set { return saved.contains(message.uid) }
+            return set.contains(sequence, largest: count)
+        case .modSeq(let modSeq): return message.modSeq >= modSeq.value
+        case .before(let date): return internalDay(message) < date.daysSince1970
+        case .on(let date): return internalDay(message) == date.daysSince1970
+        case .since(let date): return internalDay(message) >= date.daysSince1970
+        case .older(let seconds): return now.timeIntervalSince(message.arrivalDate) >= Double(seconds)
+        case .younger(let seconds): return now.timeIntervalSince(message.arrivalDate) <= Double(seconds)
+        case .sentBefore(let date):
+            guard let day = content?.sentDay else { return false }
+            return day < date.daysSince1970
+        case .sentOn(let date):
+            guard let day = content?.sentDay else { return false }
+            return day == date.daysSince1970
+        case .sentSince(let date):
+            guard let day = content?.sentDay else { return false }
+            return day >= date.daysSince1970
+        case .bcc(let text): return content?.header("Bcc", contains: text) ?? false
+        case .cc(let text): return content?.header("Cc", contains: text) ?? false
+        case .from(let text): return content?.header("From", contains: text) ?? false
+        case .to(let text): return content?.header("To", contains: text) ?? false
+        case .subject(let text): return content?.header("Subject", contains: text) ?? false
+        case .header(let name, let text): return content?.header(name, contains: text) ?? false
+        case .body(let text): return content?.body(contains: text) ?? false
+        case .text(let text): return content?.text(contains: text) ?? false
+        case .not(let inner): return !matches(inner, sequence: sequence, message: message, content: &content)
+        case .or(let a, let b):
+            return matches(a, sequence: sequence, message: message, content: &content)
+                || matches(b, sequence: sequence, message: message, content: &content)
+        case .and(let keys):
+            return keys.allSatisfy { matches($0, sequence: sequence, message: message, content: &content) }
+        }
+    }
+
+    /// RFC 9051 §6.4.4: BEFORE/ON/SINCE compare INTERNALDATE's day, disregarding time and zone.
+    private func internalDay(_ message: StoredMessage) -> Int {
+        Int((message.arrivalDate.timeIntervalSince1970 / 86400).rounded(.down))
+    }
+}
+
+/// A message's text for SEARCH, decoded lazily.
+struct IMAPSearchContent {
+    let bytes: [UInt8]
+    private lazy var structure = MessageStructure.parse(bytes)
+    private lazy var bodyText: String = decodedBody()
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    mutating func header(_ name: String, contains needle: String) -> Bool {
+        let fields = structure.root.fields.filter { $0.hasName(name) }
+        if needle.isEmpty { return !fields.isEmpty }
+        return fields.contains { Self.contains(EncodedWords.decode($0.value), needle) }
+    }
+
+    mutating func body(contains needle: String) -> Bool {
+        Self.contains(bodyText, needle)
+    }
+
+    mutating func text(contains needle: String) -> Bool {
+        if structure.root.fields.contains(where: { Self.contains($0.name + ": " + EncodedWords.decode($0.value), needle) }) { return true }
+        return body(contains: needle)
+    }
+
+    /// The Date: field's day (days since 1970), ignoring time and zone.
+    var sentDay: Int? {
+        mutating get {
+            guard let value = structure.root.fields.first(where: { $0.hasName("Date") })?.value else { return nil }
+            return RFC5322DateDay.parse(String(decoding: value, as: UTF8.self))
+        }
+    }
+
+    static func contains(_ haystack: String, _ needle: String) -> Bool {
+        needle.isEmpty || haystack.range(of: needle, options: [.caseInsensitive]) != nil
+    }
+
+    private mutating func decodedBody() -> String {
+        var pieces: [String] = []
+        var budget = 16 << 20
+        func walk(_ part: MessagePart) {
+            guard budget > 0 else { return }
+            switch part.content {
+            case .multipart(let children): children.forEach(walk)
+            case .message(let inner): walk(inner)
+            case .single:
+                if part.contentType.isText, let text = structure.decodedText(of: part, in: bytes) {
+                    budget -= text.utf8.count
+                    pieces.append(text)
+                } else if part.bodyRange.count < 1 << 20 {
+                    pieces.append(String(decoding: bytes[part.bodyRange.clamped(to: 0..<bytes.count)], as: UTF8.self))
+                }
+            }
+        }
+        walk(structure.root)
+        return pieces.joined(separator: "\n")
+    }
+}
+
+/// The date of an RFC 5322 `Date:` field, as days since 1970 (RFC 9051 SENTBEFORE, SENTON,
+/// SENTSINCE ignore time and zone). Tolerant: `[Day,] D Mon YYYY ...`, two-digit years.
+enum RFC5322DateDay {
+    static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+    static func parse(_ text: String) -> Int? {
+        var words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," || $0 == "\r" || $0 == "\n" }).map(String.init)
+        if let first = words.first, Int(first) == nil { words.removeFirst() }
+        guard words.count >= 3, let day = Int(words[0]), let monthIndex = months.firstIndex(of: String(words[1].prefix(3)).lowercased()),
+            var year = Int(words[2])
+        else { return nil }
+        if year < 50 { year += 2000 } else if year < 1000 { year += 1900 }
+        guard let date = IMAPDate(year: year, month: monthIndex + 1, day: day) else { return nil }
+        return date.daysSince1970
+    }
+}
+
+extension IMAPSearchKey {
+    /// Needs the message file, not only the UID list.
+    var needsContent: Bool {
+        switch self {
+        case .bcc, .body, .cc, .from, .subject, .text, .to, .header, .sentBefore, .sentOn, .sentSince: return true
+        case .not(let key): return key.needsContent
+        case .or(let a, let b): return a.needsContent || b.needsContent
+        case .and(let keys): return keys.contains { $0.needsContent }
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Directory
+import IMAP
+import Metrics
+import NIOPosix
+import SharedTree
+
+/// IMAP's view of the node: connection accounting and limits shared with SMTP and POP3,
+/// authentication against LDAP (shared failure delay and lockout), the user's store on the
+/// shared tree, and the file threads for blocking store calls.
+final class IMAPMailServices: IMAPServices {
+    let mail: MailServices
+
+    init(mail: MailServices) {
+        self.mail = mail
+    }
+
+    func connectionOpened(_ context: IMAPConnectionContext) -> String? {
+        guard mail.connections.open(context.remoteAddress, limit: mail.runtime.snapshot.nodeConfig.maxConnectionsPerIP) else {
+            Counter(label: "svcpkg_imap_refused_total", dimensions: [("reason", "connections_per_ip")]).increment()
+            return "Too many connections from your address, try again later"
+        }
+        mail.runtime.connectionOpened()
+        return nil
+    }
+
+    func connectionClosed(_ context: IMAPConnectionContext) {
+        mail.connections.close(context.remoteAddress)
+        mail.runtime.connectionClosed()
+    }
+
+    func authenticate(user: String, password: String, context: IMAPConnectionContext) async -> IMAPAuthResult {
+        switch await mail.checkCredentials(user: user, password: password, remoteAddress: context.remoteAddress, protocolName: "imap") {
+        case .ok(let account):
+            do {
+                return .ok(IMAPAccount(address: account.address, store: try mail.mailStore(account.address), quotaBytes: account.quotaBytes))
+            } catch {
+                mail.logger.error("IMAP login: no store for the account", metadata: ["user": "\(account.address)", "error": "\(error)"])
+                return .refused
+            }
+        case .invalid: return .invalid
+        case .refused: return .refused
+        }
+    }
+
+    func blocking<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result {
+        try await mail.fileThreads.runIfActive(work)
+    }
+}
