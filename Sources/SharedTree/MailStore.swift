@@ -339,6 +339,21 @@ public struct MailStore: Sendable {
         return nil
     }
 
+    /// The first `maxBytes` of `message` (its header, for SORT and THREAD); nil when it is gone.
+    public func readMessagePrefix(_ message: StoredMessage, in folder: MailFolderName, maxBytes: Int) throws(MailStoreError) -> [UInt8]? {
+        for _ in 0..<3 {
+            guard let path = try messagePath(message, in: folder) else { return nil }
+            do throws(SharedTreeError) {
+                let fd = try Posix.open(path, O_RDONLY)
+                defer { Posix.closeQuietly(fd) }
+                return try Posix.readPrefix(fd, path: path, maxBytes: maxBytes)
+            } catch {
+                guard error.isNotFound else { throw .storage(error) }
+            }
+        }
+        return nil
+    }
+
     // MARK: - Flags and keywords
 
     /// Changes the flags and keywords of the messages with `uids` (IMAP STORE): system

@@ -104,6 +104,25 @@ enum Posix {
         }
     }
 
+    /// At most `maxBytes` from the start of the file (less when the file is shorter).
+    static func readPrefix(_ fd: Int32, path: String, maxBytes: Int) throws(SharedTreeError) -> [UInt8] {
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: min(max(0, maxBytes), 64 * 1024))
+        while result.count < maxBytes {
+            let want = min(chunk.count, maxBytes - result.count)
+            let count = chunk.withUnsafeMutableBytes { buffer in
+                read(fd, buffer.baseAddress, want)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw fail("read", path)
+            }
+            if count == 0 { break }
+            result.append(contentsOf: chunk[0..<count])
+        }
+        return result
+    }
+
     static func fsync(_ fd: Int32, path: String) throws(SharedTreeError) {
         while true {
             #if canImport(Darwin)

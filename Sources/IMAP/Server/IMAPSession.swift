@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MailMessage
 import SharedTree
 
 /// One IMAP connection's state and command handling (RFC 9051, with RFC 3501 compatibility):
@@ -89,7 +90,8 @@ public struct IMAPSession: Sendable {
             list += [
                 "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
                 "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "STATUS=SIZE", "QUOTA",
-                "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "MULTIAPPEND", "BINARY", "UTF8=ACCEPT",
+                "QUOTA=RES-STORAGE", "MULTIAPPEND", "BINARY", "UTF8=ACCEPT", "SORT", "SORT=DISPLAY",
+                "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
             ]
         }
         return list
@@ -412,8 +414,6 @@ public struct IMAPSession: Sendable {
             try await ok("GETQUOTA completed")
         case .setQuota:
             try await no("Quotas are set by the administrator in LDAP", code: .noPerm)
-        case .sort, .thread:
-            try await no("SORT and THREAD are not offered by this server", code: .cannot)
         default:
             guard selected != nil else {
                 try await bad("No mailbox selected")
@@ -524,6 +524,29 @@ public struct IMAPSession: Sendable {
                 try await ok("Conditional STORE failed", code: .modified(IMAPSequenceSet(compacting: failed)))
             }
 
+        case .sort(let sort):
+            guard let matches = try await self.search(sort.key, tag: tag, send: send) else { return .proceed }
+            let facts = try await sortFacts(matches)
+            let sorted = IMAPSorting.sort(facts, by: sort.criteria)
+            try await send(.untagged(.sort(sorted.map { sort.byUID ? $0.uid : $0.sequence }, modSeq: nil)))
+            try await ok("SORT completed")
+
+        case .thread(let thread):
+            guard let matches = try await self.search(thread.key, tag: tag, send: send) else { return .proceed }
+            let facts = try await sortFacts(matches)
+            let byUID = thread.byUID
+            let number: (IMAPSortFacts) -> UInt32 = { byUID ? $0.uid : $0.sequence }
+            switch thread.algorithm {
+            case .orderedSubject:
+                try await send(.untagged(.thread(IMAPThreading.orderedSubject(facts, number: number))))
+            case .references:
+                try await send(.untagged(.thread(IMAPThreading.references(facts, number: number))))
+            case .other(let name):
+                try await no("Unsupported threading algorithm \(name)", code: .cannot)
+                return .proceed
+            }
+            try await ok("THREAD completed")
+
         case .copy(let set, let name, let byUID), .move(let set, let name, let byUID):
             var isMove = false
             if case .move = command.kind { isMove = true }
@@ -582,6 +605,25 @@ public struct IMAPSession: Sendable {
         guard try await refresh(allowExpunge: false, send: send) else { return .close }
         return .proceed
     }
+
+    /// The header facts SORT and THREAD use, for the messages with `uids`.
+    private func sortFacts(_ uids: [UInt32]) async throws -> [IMAPSortFacts] {
+        guard let store, let view = selected else { return [] }
+        let folder = view.folder
+        let messages: [(UInt32, StoredMessage)] = uids.compactMap { uid in
+            guard let message = view.message(uid: uid), let sequence = view.sequenceNumber(of: uid) else { return nil }
+            return (sequence, message)
+        }
+        return try await blocking {
+            try messages.map { sequence, message in
+                let prefix = try store.readMessagePrefix(message, in: folder, maxBytes: Self.sortHeaderBytes)
+                return IMAPSortFacts(sequence: sequence, message: message, header: prefix.map { MessageStructure.parse($0).root.fields })
+            }
+        }
+    }
+
+    /// How much of a message SORT and THREAD read for its header.
+    static let sortHeaderBytes = 64 * 1024
 
     // MARK: - Mailbox changes from elsewhere
 
@@ -695,7 +737,7 @@ public struct IMAPSession: Sendable {
         do {
             return try MailFolderName(decoded)
         } catch {
-            try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: .cannot, "Invalid mailbox name: \(Self.describe(error).text)")))
+            try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: .cannot, Self.describe(error).text)))
             return nil
         }
     }
@@ -844,8 +886,8 @@ public struct IMAPSession: Sendable {
 
     static func describe(_ error: MailStoreError) -> (code: IMAPResponseCode?, text: String) {
         switch error {
-        case .invalidFolderName(_, let reason): return (.cannot, "invalid mailbox name: \(reason)")
-        case .invalidKeyword(let keyword, let reason): return (.cannot, "invalid keyword \(keyword): \(reason)")
+        case .invalidFolderName(_, let reason): return (.cannot, "Invalid mailbox name: \(reason)")
+        case .invalidKeyword(let keyword, let reason): return (.cannot, "Invalid keyword \(keyword): \(reason)")
         case .folderNotFound: return (.nonexistent, "No such mailbox")
         case .folderExists: return (.alreadyExists, "Mailbox already exists")
         case .folderHasChildren: return (.hasChildren, "Mailbox has children; delete them first")
