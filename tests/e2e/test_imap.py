@@ -450,3 +450,44 @@ def test_plaintext_login_refused_without_tls_off_loopback_setting(cluster, user)
         cluster.ldapmodify(f"dn: cn=cluster,ou=svcpkg,{cluster.base}\nchangetype: modify\n"
                            "replace: svcpkgAllowPlaintextAuthLoopback\nsvcpkgAllowPlaintextAuthLoopback: TRUE\n")
         cluster.wait_for(lambda: "AUTH=PLAIN" in imap(cluster, cluster.nodes[0]).capabilities, timeout=10, what="plaintext back")
+
+
+def test_starttls_and_implicit_tls(cluster, user):
+    import ssl
+    subject = "tls-" + uuid.uuid4().hex
+    deliver(cluster, user, subject)
+    context = ssl.create_default_context(cafile=str(cluster.state / "tls" / "cert.pem"))
+    context.check_hostname = False
+    client = imap(cluster, cluster.nodes[1])
+    assert "STARTTLS" in client.capabilities
+    assert client.starttls(ssl_context=context)[0] == "OK"
+    assert "STARTTLS" not in client.capabilities and "AUTH=PLAIN" in client.capabilities
+    client.login(user, PASSWORD)
+    client.select("INBOX")
+    assert subject.encode() in client.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0][1]
+    client.logout()
+    secure = imaplib.IMAP4_SSL(cluster.node_ip(cluster.nodes[0]), cluster.port("IMAPS"), ssl_context=context, timeout=15)
+    assert "STARTTLS" not in secure.capabilities
+    secure.login(user, PASSWORD)
+    assert secure.select("INBOX") == ("OK", [b"1"])
+    secure.logout()
+
+
+def test_plaintext_injected_after_starttls_is_discarded(cluster, user):
+    """CVE-2011-0411: a command pipelined in plaintext after STARTTLS must not run inside TLS."""
+    import ssl
+    context = ssl.create_default_context(cafile=str(cluster.state / "tls" / "cert.pem"))
+    context.check_hostname = False
+    raw = Raw(cluster, cluster.nodes[0])
+    raw.send(f"S STARTTLS\r\nX LOGIN {user} {PASSWORD}\r\n")
+    assert raw.line() == b"S OK Begin TLS negotiation now"
+    assert raw.buffer == b""
+    tls = context.wrap_socket(raw.sock, server_hostname="example.test")
+    tls.sendall(b"C CAPABILITY\r\n")
+    answer = b""
+    while not answer.endswith(b"\r\n") or b"C OK" not in answer:
+        chunk = tls.recv(4096)
+        assert chunk, answer
+        answer += chunk
+    assert answer.startswith(b"* CAPABILITY ") and b"X OK" not in answer and b"AUTH=PLAIN" in answer, answer
+    tls.close()
