@@ -491,3 +491,31 @@ def test_plaintext_injected_after_starttls_is_discarded(cluster, user):
         answer += chunk
     assert answer.startswith(b"* CAPABILITY ") and b"X OK" not in answer and b"AUTH=PLAIN" in answer, answer
     tls.close()
+
+
+def test_compress_deflate(cluster, user):
+    import zlib
+    subject = "z-" + uuid.uuid4().hex
+    stored = deliver(cluster, user, subject, body="compress me " * 500 + "\r\n")
+    raw = Raw(cluster, cluster.nodes[1])
+    assert tagged(raw.command("C0", "COMPRESS DEFLATE")).startswith(b"C0 BAD")  # not before login
+    raw.login(user)
+    assert raw.command("C", "COMPRESS DEFLATE") == [b"C OK DEFLATE active"]
+    deflate = zlib.compressobj(wbits=-15)
+    inflate = zlib.decompressobj(wbits=-15)
+
+    def command(tag: str, text: str) -> bytes:
+        raw.sock.sendall(deflate.compress(f"{tag} {text}\r\n".encode()) + deflate.flush(zlib.Z_SYNC_FLUSH))
+        received = b""
+        while f"\r\n{tag} ".encode() not in b"\r\n" + received:
+            chunk = raw.sock.recv(65536)
+            assert chunk, received
+            received += inflate.decompress(chunk)
+        return received
+
+    assert b"* 1 EXISTS" in command("S", "SELECT INBOX")
+    answer = command("F", "FETCH 1 BODY.PEEK[]")
+    assert stored in answer and answer.endswith(b"F OK FETCH completed\r\n")
+    assert command("D", "COMPRESS DEFLATE").endswith(b"D NO [COMPRESSIONACTIVE] Compression is already active\r\n")
+    assert command("L", "LOGOUT").endswith(b"L OK LOGOUT completed\r\n")
+    raw.close()

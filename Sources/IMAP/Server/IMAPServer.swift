@@ -43,6 +43,8 @@ public final class IMAPServer: Sendable {
         var channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         var gate: NIOLoopBound<StartTLSGate>?
         var tls: NIOSSLContext?
+        /// Where COMPRESS puts the deflate handlers: just before it (after TLS).
+        var idle: NIOLoopBound<IdleStateHandler>
     }
 
     private let serverChannel: NIOAsyncChannel<Accepted, Never>
@@ -75,11 +77,12 @@ public final class IMAPServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(handler)
                         gate = NIOLoopBound(handler, eventLoop: channel.eventLoop)
                     }
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+                    let idle = IdleStateHandler(allTimeout: idleTimeout)
+                    try channel.pipeline.syncOperations.addHandler(idle)
                     try channel.pipeline.syncOperations.addHandler(IMAPIdleTimeoutHandler())
                     return Accepted(
                         channel: try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel),
-                        gate: gate, tls: implicitTLS ? nil : context)
+                        gate: gate, tls: implicitTLS ? nil : context, idle: NIOLoopBound(idle, eventLoop: channel.eventLoop))
                 }
             }
         let localPort = serverChannel.channel.localAddress?.port ?? settings.port
@@ -227,7 +230,7 @@ struct IMAPConnection<Services: IMAPServices> {
                     }
                     try await Self.serve(
                         session: &session, events: events, credit: { creditSink.yield() }, output: output, gate: accepted.gate,
-                        tls: accepted.tls, limits: limits, logger: logger)
+                        tls: accepted.tls, idle: accepted.idle, channel: connection.channel, limits: limits, logger: logger)
                 }
             }
         } catch {
@@ -241,7 +244,8 @@ struct IMAPConnection<Services: IMAPServices> {
     /// The command loop: returns when the session or the client ends.
     static func serve(
         session: inout IMAPSession, events: AsyncStream<Event>, credit: () -> Void, output: IMAPOutput,
-        gate: NIOLoopBound<StartTLSGate>?, tls: NIOSSLContext?, limits: IMAPLimits, logger: Logger
+        gate: NIOLoopBound<StartTLSGate>?, tls: NIOSSLContext?, idle: NIOLoopBound<IdleStateHandler>, channel: any Channel,
+        limits: IMAPLimits, logger: Logger
     ) async throws {
         var framer = IMAPCommandFramer(limits: limits, literalExtension: .literalPlus)
         var mode = Mode.commands
@@ -308,6 +312,21 @@ struct IMAPConnection<Services: IMAPServices> {
                                 case .authenticationContinuation(let tag):
                                     mode = .authenticating(tag: tag)
                                     try await output.send(.continuationChallenge([]))
+                                case .compress(let reply):
+                                    try await output.send(reply)
+                                    let bytes = output.take()
+                                    // The OK is written and the deflate handlers put in within one
+                                    // event-loop task: the OK goes out uncompressed, nothing after it does.
+                                    try await channel.eventLoop.submit {
+                                        channel.writeAndFlush(ByteBuffer(bytes: bytes), promise: nil)
+                                        let pipeline = channel.pipeline.syncOperations
+                                        try pipeline.addHandler(try DeflateInboundHandler(), position: .before(idle.value))
+                                        try pipeline.addHandler(try DeflateOutboundHandler(), position: .before(idle.value))
+                                    }.get()
+                                    // Bytes read with the COMPRESS line were sent uncompressed, against
+                                    // RFC 4978 §3: drop them.
+                                    framer = IMAPCommandFramer(limits: limits, literalExtension: .literalPlus)
+                                    break eventLoop
                                 case .startTLS(let reply):
                                     guard let gate, let tls else {
                                         try await output.flush()

@@ -40,6 +40,8 @@ public struct IMAPSession: Sendable {
         case idle(tag: String)
         /// Send an empty challenge and hand the next line to `finishAuthentication`.
         case authenticationContinuation(tag: String)
+        /// Send this tagged OK, then deflate both directions (RFC 4978).
+        case compress(IMAPResponse)
     }
 
     public typealias Send = (IMAPResponse) async throws -> Void
@@ -55,6 +57,7 @@ public struct IMAPSession: Sendable {
     public private(set) var condStoreEnabled = false
     public private(set) var qresyncEnabled = false
     public private(set) var utf8Accept = false
+    public private(set) var compressionActive = false
     /// RFC 5182 SEARCHRES: UIDs saved by `SEARCH RETURN (SAVE)`.
     private(set) var savedSearchResult: [UInt32] = []
     private var defaultFoldersEnsured = false
@@ -91,7 +94,7 @@ public struct IMAPSession: Sendable {
                 "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE",
                 "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "STATUS=SIZE", "QUOTA",
                 "QUOTA=RES-STORAGE", "MULTIAPPEND", "BINARY", "UTF8=ACCEPT", "SORT", "SORT=DISPLAY",
-                "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
+                "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "COMPRESS=DEFLATE",
             ]
         }
         return list
@@ -160,9 +163,18 @@ public struct IMAPSession: Sendable {
             try await send(.untagged(.enabled(enabled)))
             try await ok("ENABLE completed")
             return .proceed
-        case .compress:
-            try await no("COMPRESS is not offered by this server")
-            return .proceed
+        case .compress(let mechanism):
+            guard account != nil else { break }
+            guard mechanism == "DEFLATE" else {
+                try await no("Unknown compression mechanism \(mechanism)", code: .cannot)
+                return .proceed
+            }
+            guard !compressionActive else {
+                try await no("Compression is already active", code: .compressionActive)
+                return .proceed
+            }
+            compressionActive = true
+            return .compress(.tagged(tag: tag, IMAPStatusResponse(.ok, "DEFLATE active")))
         case .unknown(let name):
             try await bad("Unknown command \(name)")
             return .proceed
