@@ -194,6 +194,8 @@ public struct NodeConfig: Sendable, Equatable {
     /// nil: EXPIRE NEVER.
     public var pop3ExpireDays: Int?
     public var pop3LoginDelay: Int
+    public var maxConnectionsPerUser: Int
+    public var imapPollInterval: Int
 
     public init(_ config: EffectiveConfig) {
         func one(_ attribute: String) -> String? { config.setting(attribute).values.first }
@@ -245,5 +247,7 @@ public struct NodeConfig: Sendable, Equatable {
         maxRecipients = int("svcpkgMaxRecipients", 100)
         pop3ExpireDays = one("svcpkgPop3Expire").flatMap { Int($0) }
         pop3LoginDelay = int("svcpkgPop3LoginDelay", 0)
+        maxConnectionsPerUser = int("svcpkgMaxConnectionsPerUser", 20)
+        imapPollInterval = int("svcpkgImapPollInterval", 1000)
     }
 }

@@ -145,6 +145,8 @@ public enum SettingsRegistry {
         .init(attribute: "svcpkgPop3Expire", multiValued: false, defaultValues: ["never"], rule: .neverOrDays(0...3650), summary: "POP3 EXPIRE policy"),
         .init(attribute: "svcpkgPop3LoginDelay", multiValued: false, defaultValues: ["0"], rule: .integer(0...86400), summary: "seconds between POP3 logins of one user (0 = none)"),
         .init(attribute: "svcpkgMaxRecipients", multiValued: false, defaultValues: ["100"], rule: .integer(1...10000), summary: "recipients per SMTP transaction"),
+        .init(attribute: "svcpkgMaxConnectionsPerUser", multiValued: false, defaultValues: ["20"], rule: .integer(1...100_000), summary: "IMAP connections of one user on one node"),
+        .init(attribute: "svcpkgImapPollInterval", multiValued: false, defaultValues: ["1000"], rule: .integer(100...60_000), summary: "milliseconds between checks for changes elsewhere while an IMAP session IDLEs"),
     ]
 
     public static let byAttribute: [String: SettingDefinition] = Dictionary(

@@ -9,6 +9,8 @@ import SharedTree
 /// shared tree, and the file threads for blocking store calls.
 final class IMAPMailServices: IMAPServices {
     let mail: MailServices
+    /// Authenticated IMAP connections per user on this node (svcpkgMaxConnectionsPerUser).
+    let userConnections = ConnectionCounter()
 
     init(mail: MailServices) {
         self.mail = mail
@@ -31,15 +33,24 @@ final class IMAPMailServices: IMAPServices {
     func authenticate(user: String, password: String, context: IMAPConnectionContext) async -> IMAPAuthResult {
         switch await mail.checkCredentials(user: user, password: password, remoteAddress: context.remoteAddress, protocolName: "imap") {
         case .ok(let account):
+            guard userConnections.open(account.address.lowercased(), limit: mail.runtime.snapshot.nodeConfig.maxConnectionsPerUser) else {
+                Counter(label: "svcpkg_imap_refused_total", dimensions: [("reason", "connections_per_user")]).increment()
+                return .overLimit
+            }
             do {
                 return .ok(IMAPAccount(address: account.address, store: try mail.mailStore(account.address), quotaBytes: account.quotaBytes))
             } catch {
                 mail.logger.error("IMAP login: no store for the account", metadata: ["user": "\(account.address)", "error": "\(error)"])
+                userConnections.close(account.address.lowercased())
                 return .refused
             }
         case .invalid: return .invalid
         case .refused: return .refused
         }
+    }
+
+    func sessionEnded(user: String, context: IMAPConnectionContext) {
+        userConnections.close(user.lowercased())
     }
 
     func blocking<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result {

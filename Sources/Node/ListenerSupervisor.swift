@@ -210,7 +210,8 @@ public struct ListenerSupervisor: Service {
         }
         if listener.module == .imap {
             let settings = IMAPServer.Settings(
-                host: endpoint.host, port: endpoint.port, implicitTLS: listener.implicitTLS, tlsContext: tlsContext
+                host: endpoint.host, port: endpoint.port, implicitTLS: listener.implicitTLS, tlsContext: tlsContext,
+                pollInterval: { .milliseconds(runtime.snapshot.nodeConfig.imapPollInterval) }
             ) { loopback in
                 let config = runtime.snapshot.nodeConfig
                 return IMAPSession.Configuration(

@@ -11,6 +11,7 @@ struct TranscriptServices: IMAPServices {
 
     func connectionOpened(_ context: IMAPConnectionContext) -> String? { nil }
     func connectionClosed(_ context: IMAPConnectionContext) {}
+    func sessionEnded(user: String, context: IMAPConnectionContext) {}
 
     func authenticate(user: String, password: String, context: IMAPConnectionContext) async -> IMAPAuthResult {
         guard user == store.user.address, password == "secret" else { return .invalid }

@@ -32,9 +32,16 @@ def add_user(cluster) -> str:
     return address
 
 
+def remove_user(cluster, address: str) -> None:
+    uid = address.split("@")[0]
+    cluster.ldapmodify(f"dn: uid={uid},ou=people,{cluster.base}\nchangetype: delete\n")
+
+
 @pytest.fixture()
-def user(cluster) -> str:
-    return add_user(cluster)
+def user(cluster):
+    address = add_user(cluster)
+    yield address
+    remove_user(cluster, address)
 
 
 def imap(cluster, node) -> imaplib.IMAP4:
@@ -519,3 +526,34 @@ def test_compress_deflate(cluster, user):
     assert command("D", "COMPRESS DEFLATE").endswith(b"D NO [COMPRESSIONACTIVE] Compression is already active\r\n")
     assert command("L", "LOGOUT").endswith(b"L OK LOGOUT completed\r\n")
     raw.close()
+
+
+def test_connections_per_user_limit(cluster, user):
+    node = cluster.nodes[0]
+    dn = f"cn={node},ou=nodes,ou=svcpkg,{cluster.base}"
+    cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgMaxConnectionsPerUser\nsvcpkgMaxConnectionsPerUser: 2\n")
+    first, second = Raw(cluster, node), Raw(cluster, node)
+    try:
+        first.login(user)
+        second.login(user)
+
+        def login_answer() -> bytes:
+            attempt = Raw(cluster, node)
+            try:
+                return attempt.command("L", f"LOGIN {user} {PASSWORD}")[-1]
+            finally:
+                attempt.close()
+
+        cluster.wait_for(lambda: login_answer().startswith(b"L NO [LIMIT]"), timeout=10, what="a third login refused")
+        # The sessions that are in keep working, and the other node keeps its own count.
+        assert first.command("N", "NOOP")[-1] == b"N OK NOOP completed"
+        other = Raw(cluster, cluster.nodes[1])
+        other.login(user)
+        other.close()
+        # A session that ends frees its slot.
+        first.close()
+        cluster.wait_for(lambda: login_answer().startswith(b"L OK"), timeout=10, what="a login after one session ended")
+    finally:
+        first.close()
+        second.close()
+        cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\ndelete: svcpkgMaxConnectionsPerUser\n")

@@ -22,11 +22,11 @@ public final class IMAPServer: Sendable {
         public var idleTimeout: TimeAmount
         /// How often a session looks for changes made elsewhere while it IDLEs: the latency
         /// with which other nodes' deliveries, flag changes and expunges reach it.
-        public var pollInterval: Duration
+        public var pollInterval: @Sendable () -> Duration
 
         public init(
             host: String, port: Int, implicitTLS: Bool = false, tlsContext: @escaping @Sendable () -> NIOSSLContext? = { nil },
-            idleTimeout: TimeAmount = .minutes(30), pollInterval: Duration = .seconds(1),
+            idleTimeout: TimeAmount = .minutes(30), pollInterval: @escaping @Sendable () -> Duration = { .seconds(1) },
             session: @escaping @Sendable (_ clientIsLoopback: Bool) -> IMAPSession.Configuration
         ) {
             self.host = host
@@ -198,7 +198,7 @@ struct IMAPConnection<Services: IMAPServices> {
         logger[metadataKey: "remote"] = "\(context.remoteAddress)"
         var session = IMAPSession(configuration: configuration, services: services, context: context, logger: logger)
         let limits = configuration.limits
-        let pollInterval = settings.pollInterval
+        let pollInterval = settings.pollInterval()
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let (events, eventSink) = AsyncStream.makeStream(of: Event.self)
@@ -236,6 +236,7 @@ struct IMAPConnection<Services: IMAPServices> {
         } catch {
             logger.debug("IMAP connection ended with an error", metadata: ["error": "\(error)"])
         }
+        if let account = session.account { services.sessionEnded(user: account.address, context: context) }
         logger.info(
             "IMAP session ended",
             metadata: ["user": "\(session.account?.address ?? "-")", "fetched": "\(session.fetchedMessages)", "appended": "\(session.appendedMessages)"])

@@ -10,6 +10,8 @@ public protocol IMAPServices: Sendable {
     func connectionClosed(_ context: IMAPConnectionContext)
     /// Checks credentials (LOGIN, AUTHENTICATE PLAIN) with the failure delay and lockout.
     func authenticate(user: String, password: String, context: IMAPConnectionContext) async -> IMAPAuthResult
+    /// Follows every successful authentication when the connection ends (per-user accounting).
+    func sessionEnded(user: String, context: IMAPConnectionContext)
     /// Runs blocking shared-tree work on the node's file thread pool, never on an event loop.
     func blocking<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result
 }
@@ -19,6 +21,8 @@ public enum IMAPAuthResult: Sendable {
     case invalid
     /// Over the failure limit, or the directory could not answer (`NO [UNAVAILABLE]`).
     case refused
+    /// The credentials are right but the user has too many connections (`NO [LIMIT]`).
+    case overLimit
 }
 
 /// An authenticated user and their store.

@@ -275,6 +275,8 @@ public struct IMAPSession: Sendable {
             try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: .authenticationFailed, "Authentication failed")))
         case .refused:
             try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: .unavailable, "Authentication temporarily unavailable, try again later")))
+        case .overLimit:
+            try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: .limit, "Too many connections for this user, close some and try again")))
         }
     }
 
