@@ -49,7 +49,7 @@ public enum SearchScope: Sendable {
 /// characters or more case-insensitively: IMAP SEARCH is substring search (RFC 9051 §6.4.4),
 /// which word tokenizers do not give. Shorter needles return nil and the caller scans.
 public final class MessageCache: Sendable {
-    public static let maxIndexedBodyBytes = 2 << 20
+    public static let maxIndexedBodyBytes = MessageStructure.maxSearchableBodyBytes
 
     private let database: DatabasePool
 
@@ -89,30 +89,41 @@ public final class MessageCache: Sendable {
     /// Parses and indexes a message (idempotent: a second call for the same key replaces the row).
     @discardableResult
     public func index(_ key: MessageKey, message: [UInt8], internalDate: Date) throws -> CachedMessage {
-        let header = MessageHeader.parse(message)
-        let cached = CachedMessage(
-            key: key, size: message.count, headerSize: header.bodyOffset, internalDate: internalDate,
-            subject: header.first("Subject"), from: header.first("From"), to: header.first("To"), cc: header.first("Cc"),
-            date: header.first("Date"), messageID: header.first("Message-ID"), inReplyTo: header.first("In-Reply-To"),
-            references: header.first("References"))
-        let headerText = header.fields.map { "\($0.name): \($0.value)" }.joined(separator: "\n")
-        let bodyEnd = min(message.count, header.bodyOffset + Self.maxIndexedBodyBytes)
-        // Raw body text; MIME decoding (base64, quoted-printable, charsets) arrives with the MIME parser.
-        let bodyText = String(decoding: message[min(header.bodyOffset, bodyEnd)..<bodyEnd], as: UTF8.self)
-        try database.write { db in
-            _ = try Self.delete(db, where: "user = ? AND folder = ? AND uidValidity = ? AND uid = ?",
-                            [key.user, key.folder, key.uidValidity, key.uid])
-            try db.execute(sql: """
-                INSERT INTO message (user, folder, uidValidity, uid, size, headerSize, internalDate, subject, fromField,
-                    toField, ccField, dateField, messageID, inReplyTo, referencesField)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [key.user, key.folder, key.uidValidity, key.uid, cached.size, cached.headerSize,
-                                 internalDate.timeIntervalSince1970, cached.subject, cached.from, cached.to, cached.cc,
-                                 cached.date, cached.messageID, cached.inReplyTo, cached.references])
-            try db.execute(sql: "INSERT INTO message_text (rowid, headers, body) VALUES (?, ?, ?)",
-                           arguments: [db.lastInsertedRowID, headerText, bodyText])
+        try index([(key, message, internalDate)])[0]
+    }
+
+    /// Parses and indexes several messages in one transaction (the first search of a big
+    /// folder indexes it in batches this way).
+    @discardableResult
+    public func index(_ batch: [(key: MessageKey, message: [UInt8], internalDate: Date)]) throws -> [CachedMessage] {
+        let prepared = batch.map { key, message, internalDate in
+            let header = MessageHeader.parse(message)
+            let cached = CachedMessage(
+                key: key, size: message.count, headerSize: header.bodyOffset, internalDate: internalDate,
+                subject: header.first("Subject"), from: header.first("From"), to: header.first("To"), cc: header.first("Cc"),
+                date: header.first("Date"), messageID: header.first("Message-ID"), inReplyTo: header.first("In-Reply-To"),
+                references: header.first("References"))
+            // The text IMAP SEARCH matches: words decoded, transfer encodings and charsets undone.
+            let structure = MessageStructure.parse(message)
+            return (cached, structure.searchableHeaderText, structure.searchableBodyText(of: message))
         }
-        return cached
+        try database.write { db in
+            for (cached, headerText, bodyText) in prepared {
+                let key = cached.key
+                _ = try Self.delete(db, where: "user = ? AND folder = ? AND uidValidity = ? AND uid = ?",
+                                [key.user, key.folder, key.uidValidity, key.uid])
+                try db.execute(sql: """
+                    INSERT INTO message (user, folder, uidValidity, uid, size, headerSize, internalDate, subject, fromField,
+                        toField, ccField, dateField, messageID, inReplyTo, referencesField)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [key.user, key.folder, key.uidValidity, key.uid, cached.size, cached.headerSize,
+                                     cached.internalDate.timeIntervalSince1970, cached.subject, cached.from, cached.to, cached.cc,
+                                     cached.date, cached.messageID, cached.inReplyTo, cached.references])
+                try db.execute(sql: "INSERT INTO message_text (rowid, headers, body) VALUES (?, ?, ?)",
+                               arguments: [db.lastInsertedRowID, headerText, bodyText])
+            }
+        }
+        return prepared.map(\.0)
     }
 
     /// UIDs of indexed messages in one folder whose text contains `needle` (case-insensitive),

@@ -1,5 +1,6 @@
 import Directory
 import IMAP
+import MessageCache
 import Metrics
 import NIOPosix
 import SharedTree
@@ -9,11 +10,13 @@ import SharedTree
 /// shared tree, and the file threads for blocking store calls.
 final class IMAPMailServices: IMAPServices {
     let mail: MailServices
+    let searchIndex: (any IMAPSearchIndex)?
     /// Authenticated IMAP connections per user on this node (svcpkgMaxConnectionsPerUser).
     let userConnections = ConnectionCounter()
 
-    init(mail: MailServices) {
+    init(mail: MailServices, messageCache: MessageCache?) {
         self.mail = mail
+        self.searchIndex = messageCache.map { MessageCacheSearchIndex(cache: $0) }
     }
 
     func connectionOpened(_ context: IMAPConnectionContext) -> String? {

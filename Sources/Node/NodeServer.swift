@@ -1,6 +1,7 @@
 import Directory
 import Foundation
 import Logging
+import MessageCache
 import NIOPosix
 import ServiceLifecycle
 
@@ -63,9 +64,18 @@ public struct NodeServer {
 
         let metrics = NodeMetrics()
         metrics.bootstrapMetricsSystem()
-        let fileThreads = NIOThreadPool(numberOfThreads: 2)
+        // File-server calls are latency-bound (NFS round trips), and IMAP sessions make many.
+        let fileThreads = NIOThreadPool(numberOfThreads: 16)
         fileThreads.start()
         let mail = MailServices(runtime: runtime, directory: directory, fileThreads: fileThreads, logger: logger)
+        // Node-local, never on the shared tree (DESIGN.md): losing it only costs re-indexing.
+        let messageCache: MessageCache?
+        do {
+            messageCache = try MessageCache(path: cacheDirectory + "/messages.sqlite")
+        } catch {
+            logger.error("message cache unavailable; IMAP SEARCH scans message files", metadata: ["error": "\(error)"])
+            messageCache = nil
+        }
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: ConfigWatcher(directory: directory, runtime: runtime, cache: cache, logger: logger)),
@@ -76,7 +86,7 @@ public struct NodeServer {
                     signer: DKIMSigningService(logger: logger), fileThreads: fileThreads, logger: logger)),
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
                 .init(service: ListenerSupervisor(
-                    runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail), tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
+                    runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail, messageCache: messageCache), tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

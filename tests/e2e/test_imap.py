@@ -304,6 +304,20 @@ def test_search_and_esearch(cluster, user):
     assert client.search(None, "UNSEEN") == ("OK", [b"2 3"])
     assert client.search(None, "BODY", "bananas") == ("OK", [b"2"])
     assert client.search(None, "TEXT", "p2@fruit") == ("OK", [b"3"])
+    # The node's full-text index answered those; it follows new and expunged messages, and
+    # decodes what it indexes (quoted-printable UTF-8 here).
+    client.append("INBOX", None, None, b"Subject: more\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                  b"Content-Transfer-Encoding: quoted-printable\r\n\r\nBANANAS from Z=C3=BCrich\r\n")
+    assert client.search(None, "BODY", "bananas") == ("OK", [b"2 4"])
+    needle = "Z\u00fcRICH".encode()
+    raw = Raw(cluster, cluster.nodes[0])
+    raw.login(user)
+    raw.command("S", "SELECT INBOX")
+    assert raw.command("U", b"SEARCH CHARSET UTF-8 BODY {%d+}\r\n%s" % (len(needle), needle)) == [b"* SEARCH 4", b"U OK SEARCH completed"]
+    raw.close()
+    client.store("4", "+FLAGS", "(\\Deleted)")
+    client.expunge()
+    assert client.search(None, "BODY", "bananas") == ("OK", [b"2"])
     assert client.search(None, "FROM", "p1") == ("OK", [b"2"])
     assert client.search(None, "HEADER", "X-Kind", "k2") == ("OK", [b"3"])
     assert client.search(None, "OR", "SUBJECT", '"fruit 0"', "SUBJECT", '"fruit 2"') == ("OK", [b"1 3"])

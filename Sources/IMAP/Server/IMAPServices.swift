@@ -14,6 +14,12 @@ public protocol IMAPServices: Sendable {
     func sessionEnded(user: String, context: IMAPConnectionContext)
     /// Runs blocking shared-tree work on the node's file thread pool, never on an event loop.
     func blocking<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result
+    /// The node's full-text index for SEARCH BODY/TEXT, if it has one.
+    var searchIndex: (any IMAPSearchIndex)? { get }
+}
+
+extension IMAPServices {
+    public var searchIndex: (any IMAPSearchIndex)? { nil }
 }
 
 public enum IMAPAuthResult: Sendable {

@@ -14,9 +14,26 @@ extension IMAPSession {
             messages: view.liveMessages, count: UInt32(view.count), largestUID: view.uids.last ?? 0,
             saved: Set(savedSearchResult), now: Date())
         let needsContent = key.needsContent
+        let needles = key.requiredNeedles.filter { $0.needle.count >= 3 }
+        let index = services.searchIndex
+        let user = store.user.address
+        let uidValidity = view.uidValidity
         return try await blocking {
+            var messages = context.messages
+            if let index, !needles.isEmpty {
+                let stored = messages.map(\.message)
+                var candidates: Set<UInt32>?
+                for (needle, bodyOnly) in needles {
+                    guard let found = try index.candidates(
+                        user: user, folder: folder, uidValidity: uidValidity, needle: needle, bodyOnly: bodyOnly, messages: stored,
+                        read: { try store.readMessage($0, in: folder) })
+                    else { continue }
+                    candidates = candidates.map { $0.intersection(found) } ?? found
+                }
+                if let candidates { messages = messages.filter { candidates.contains($0.message.uid) } }
+            }
             var matches: [UInt32] = []
-            for (sequence, message) in context.messages {
+            for (sequence, message) in messages {
                 var content: IMAPSearchContent?
                 if needsContent {
                     guard let bytes = try store.readMessage(message, in: folder) else { continue }
@@ -125,11 +142,13 @@ struct IMAPSearchContext: Sendable {
     }
 }
 
-/// A message's text for SEARCH, decoded lazily.
+/// A message's text for SEARCH, decoded lazily (`MessageStructure.searchable…`, the same text
+/// the node's full-text index holds).
 struct IMAPSearchContent {
     let bytes: [UInt8]
     private lazy var structure = MessageStructure.parse(bytes)
-    private lazy var bodyText: String = decodedBody()
+    private lazy var bodyText: String = structure.searchableBodyText(of: bytes)
+    private lazy var headerText: String = structure.searchableHeaderText
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
@@ -146,8 +165,7 @@ struct IMAPSearchContent {
     }
 
     mutating func text(contains needle: String) -> Bool {
-        if structure.root.fields.contains(where: { Self.contains($0.name + ": " + EncodedWords.decode($0.value), needle) }) { return true }
-        return body(contains: needle)
+        Self.contains(headerText, needle) || body(contains: needle)
     }
 
     /// The Date: field's day (days since 1970), ignoring time and zone.
@@ -160,27 +178,6 @@ struct IMAPSearchContent {
 
     static func contains(_ haystack: String, _ needle: String) -> Bool {
         needle.isEmpty || haystack.range(of: needle, options: [.caseInsensitive]) != nil
-    }
-
-    private mutating func decodedBody() -> String {
-        var pieces: [String] = []
-        var budget = 16 << 20
-        func walk(_ part: MessagePart) {
-            guard budget > 0 else { return }
-            switch part.content {
-            case .multipart(let children): children.forEach(walk)
-            case .message(let inner): walk(inner)
-            case .single:
-                if part.contentType.isText, let text = structure.decodedText(of: part, in: bytes) {
-                    budget -= text.utf8.count
-                    pieces.append(text)
-                } else if part.bodyRange.count < 1 << 20 {
-                    pieces.append(String(decoding: bytes[part.bodyRange.clamped(to: 0..<bytes.count)], as: UTF8.self))
-                }
-            }
-        }
-        walk(structure.root)
-        return pieces.joined(separator: "\n")
     }
 }
 
