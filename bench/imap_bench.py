@@ -12,8 +12,8 @@ local dev cluster) and against Dovecot's imapd on the same Maildir copies, in on
 2. Mixed: --clients processes, each with its own 500-message mailbox, loop for --mixed-seconds
    over SELECT, FETCH 1:50 (FLAGS ENVELOPE), FETCH n BODY.PEEK[], STORE n +FLAGS (\\Seen),
    SEARCH UNSEEN, NOOP; operations per second over all clients.
-3. Idle: --idle connections to one node (not through HAProxy), each logged in with the INBOX
-   selected and in IDLE; the memory the server processes grew by, per connection (RSS from
+3. Idle: --idle connections to one node (not through HAProxy), spread over the mixed users,
+   each logged in with the INBOX selected and in IDLE; the memory the server processes grew by, per connection (RSS from
    /proc; for Dovecot the sum over all of its processes, one imap process per connection).
 
 Dovecot (Debian's dovecot-imapd, installed without starting its service) runs as a throwaway
@@ -181,14 +181,15 @@ def rss_kib(pids: list[int]) -> int:
     return total
 
 
-def idle(host: str, port: int, user: str, connections: int, pids) -> float:
-    """KiB of server memory per idle connection (logged in, INBOX selected, in IDLE)."""
+def idle(host: str, port: int, users: list[str], connections: int, pids) -> float:
+    """KiB of server memory per idle connection (logged in, INBOX selected, in IDLE), the
+    connections spread over `users` in turn."""
     before = rss_kib(pids())
     clients = []
     try:
-        for _ in range(connections):
+        for number in range(connections):
             client = Client(host, port, timeout=120)
-            client.login(user)
+            client.login(users[number % len(users)])
             client.command("SELECT INBOX")
             client.sock.sendall(b"i IDLE\r\n")
             assert client.line().startswith(b"+")
@@ -329,7 +330,7 @@ def main() -> None:
         ours_big = big_mailbox(node_ip, port, big_user)
         ours_mixed = mixed("127.0.0.1", port, users, args.mixed_seconds, args.mixed_messages)
         node_pids = lambda: pids_of(f"svcpkg serve .*nodes/{node}/")  # noqa: E731
-        ours_idle = idle(node_ip, port, big_user, args.idle, node_pids) if args.idle else None
+        ours_idle = idle(node_ip, port, users, args.idle, node_pids) if args.idle else None
         report("svcpkg", ours_big, ours_mixed, ours_idle)
         if args.skip_dovecot:
             return
@@ -339,7 +340,7 @@ def main() -> None:
         dovecot = dovecot_instance(work, [big_user, *users], {u: pristine / u for u in maildirs}, args.idle)
         theirs_big = big_mailbox(DOVECOT_IP, DOVECOT_PORT, big_user)
         theirs_mixed = mixed(DOVECOT_IP, DOVECOT_PORT, users, args.mixed_seconds, args.mixed_messages)
-        theirs_idle = idle(DOVECOT_IP, DOVECOT_PORT, big_user, args.idle, lambda: pids_of("dovecot")) if args.idle else None
+        theirs_idle = idle(DOVECOT_IP, DOVECOT_PORT, users, args.idle, lambda: pids_of("dovecot")) if args.idle else None
         report("dovecot", theirs_big, theirs_mixed, theirs_idle)
         print("ratios svcpkg/dovecot (time: below 1 is faster; rate: above 1 is faster; memory: below 1 is smaller):")
         for key in ("first SELECT", "second SELECT", "FETCH 1:* (FLAGS ENVELOPE)", "SEARCH TEXT (first)", "SEARCH TEXT (again)"):

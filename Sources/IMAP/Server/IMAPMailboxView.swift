@@ -12,8 +12,10 @@ public struct IMAPMailboxView: Sendable {
     public private(set) var highestModSeq: UInt64
     /// UIDs in sequence-number order (sequence number n is `uids[n - 1]`); ascending.
     public private(set) var uids: [UInt32]
-    /// What the session last told the client of each message (or would have, for new ones).
-    private var known: [UInt32: StoredMessage]
+    /// The messages as the client was last told of them: the last snapshot's array, kept as
+    /// it is (ascending UID, shared copy-on-write, no per-session index), so a session costs
+    /// four bytes a message beyond the snapshot.
+    private var messages: [StoredMessage]
     /// Gone from the store but not reported yet: they keep their sequence numbers until an
     /// EXPUNGE may be sent (never during FETCH, STORE or SEARCH, RFC 9051 §7.5.1).
     public private(set) var pendingExpunges: Set<UInt32> = []
@@ -25,30 +27,43 @@ public struct IMAPMailboxView: Sendable {
         uidNext = snapshot.uidNext
         highestModSeq = snapshot.highestModSeq
         uids = snapshot.messages.map(\.uid)
-        known = Dictionary(snapshot.messages.map { ($0.uid, $0) }) { first, _ in first }
+        messages = snapshot.messages
     }
 
     public var count: Int { uids.count }
 
     public func message(uid: UInt32) -> StoredMessage? {
-        pendingExpunges.contains(uid) ? nil : known[uid]
+        guard let index = Self.index(of: uid, in: messages, key: \.uid) else { return nil }
+        return messages[index]
     }
 
     /// The sequence number of `uid`, by binary search.
     public func sequenceNumber(of uid: UInt32) -> UInt32? {
+        Self.index(of: uid, in: uids, key: { $0 }).map { UInt32($0 + 1) }
+    }
+
+    private static func index<Element>(of uid: UInt32, in array: [Element], key: (Element) -> UInt32) -> Int? {
         var low = 0
-        var high = uids.count - 1
+        var high = array.count - 1
         while low <= high {
             let middle = (low + high) / 2
-            if uids[middle] == uid { return UInt32(middle + 1) }
-            if uids[middle] < uid { low = middle + 1 } else { high = middle - 1 }
+            let candidate = key(array[middle])
+            if candidate == uid { return middle }
+            if candidate < uid { low = middle + 1 } else { high = middle - 1 }
         }
         return nil
     }
 
     /// Live messages in sequence order, with their sequence numbers.
     public var liveMessages: [(sequence: UInt32, message: StoredMessage)] {
-        uids.enumerated().compactMap { index, uid in message(uid: uid).map { (UInt32(index + 1), $0) } }
+        var result: [(sequence: UInt32, message: StoredMessage)] = []
+        result.reserveCapacity(messages.count)
+        var index = 0
+        for (position, uid) in uids.enumerated() {
+            while index < messages.count, messages[index].uid < uid { index += 1 }
+            if index < messages.count, messages[index].uid == uid { result.append((UInt32(position + 1), messages[index])) }
+        }
+        return result
     }
 
     public enum SetError: Error, Equatable {
@@ -121,40 +136,41 @@ public struct IMAPMailboxView: Sendable {
 
     /// Takes a newer snapshot of the same folder and returns what the client must be told:
     /// flag changes (FETCH), expunges (EXPUNGE highest first, or VANISHED) when allowed, then
-    /// the new message count (EXISTS). A snapshot with another UIDVALIDITY cannot be
-    /// reconciled: the caller must end the session (`uidValidityChanged`).
+    /// the new message count (EXISTS). Both message lists are in UID order, so one merge pass
+    /// finds everything. A snapshot with another UIDVALIDITY is ignored: the caller ends the
+    /// session.
     public mutating func update(to snapshot: FolderSnapshot, options: UpdateOptions) -> [IMAPUntaggedResponse] {
         guard snapshot.uidValidity == uidValidity else { return [] }
         var responses: [IMAPUntaggedResponse] = []
-        var current: [UInt32: StoredMessage] = [:]
-        current.reserveCapacity(snapshot.messages.count)
-        for message in snapshot.messages { current[message.uid] = message }
-
-        for (index, uid) in uids.enumerated() where !pendingExpunges.contains(uid) {
-            guard let now = current[uid] else {
-                pendingExpunges.insert(uid)
+        let new = snapshot.messages
+        var newIndex = 0
+        var position = 0
+        for old in messages {
+            while newIndex < new.count, new[newIndex].uid < old.uid { newIndex += 1 }
+            while position < uids.count, uids[position] < old.uid { position += 1 }
+            guard newIndex < new.count, new[newIndex].uid == old.uid else {
+                pendingExpunges.insert(old.uid)
                 continue
             }
-            guard let before = known[uid], before.modSeq != now.modSeq || before.flags != now.flags || before.keywords != now.keywords else {
-                continue
-            }
-            known[uid] = now
-            if options.silentUIDs.contains(uid) { continue }
+            let now = new[newIndex]
+            guard old.modSeq != now.modSeq || old.flags != now.flags || old.keywords != now.keywords,
+                !options.silentUIDs.contains(old.uid)
+            else { continue }
             var items: [IMAPFetchValue] = [.flags(IMAPFlags.imapFlags(of: now))]
-            if options.qresync || options.condStore { items.append(.uid(uid)) }
+            if options.qresync || options.condStore { items.append(.uid(now.uid)) }
             if options.condStore { items.append(.modSeq(now.modSeq)) }
-            responses.append(.fetch(UInt32(index + 1), items))
+            responses.append(.fetch(UInt32(position + 1), items))
         }
-
-        if options.allowExpunge { responses += flushExpunges(qresync: options.qresync) }
-
         let largest = uids.last ?? 0
-        let arrived = snapshot.messages.filter { $0.uid > largest }
-        if !arrived.isEmpty {
-            for message in arrived {
-                uids.append(message.uid)
-                known[message.uid] = message
-            }
+        messages = new
+        if options.allowExpunge { responses += flushExpunges(qresync: options.qresync) }
+        var arrived = 0
+        for message in new.reversed() {
+            guard message.uid > largest else { break }
+            arrived += 1
+        }
+        if arrived > 0 {
+            uids += new.suffix(arrived).map(\.uid)
             responses.append(.exists(UInt32(uids.count)))
         }
         uidNext = max(uidNext, snapshot.uidNext)
@@ -176,16 +192,8 @@ public struct IMAPMailboxView: Sendable {
                 uids.remove(at: index)
             }
         }
-        for uid in pendingExpunges { known[uid] = nil }
         pendingExpunges = []
         return responses
-    }
-
-    /// Records the flags the session itself just reported for `message`.
-    public mutating func record(_ message: StoredMessage) {
-        guard known[message.uid] != nil else { return }
-        known[message.uid] = message
-        highestModSeq = max(highestModSeq, message.modSeq)
     }
 }
 
