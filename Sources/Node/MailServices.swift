@@ -258,6 +258,9 @@ final class MailServices: SMTPServices {
         let account: Account?
         do {
             account = try await directory.authenticate(address: user, password: password)
+        } catch DirectoryError.invalidAddress {
+            // Not an address at all: a wrong login like any other, not a directory problem.
+            account = nil
         } catch {
             logger.error("authentication lookup failed", metadata: ["user": "\(user)", "error": "\(error)"])
             return .refused

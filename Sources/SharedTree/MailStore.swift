@@ -257,6 +257,56 @@ public struct MailStore: Sendable {
         return name
     }
 
+    /// One message of an `append`.
+    public struct Appended: Sendable {
+        public var bytes: [UInt8]
+        public var flags: MessageFlags
+        public var keywords: [String]
+        /// INTERNALDATE: the time in the file name.
+        public var date: Date
+
+        public init(bytes: [UInt8], flags: MessageFlags = [], keywords: [String] = [], date: Date = Date()) {
+            self.bytes = bytes
+            self.flags = flags
+            self.keywords = keywords
+            self.date = date
+        }
+    }
+
+    /// IMAP APPEND and MULTIAPPEND (RFC 3502): every message written and fsync'd as by
+    /// `deliver`, then, under the folder lock, UIDs given in the order of `messages` (after any
+    /// other new arrivals, whatever the dates) with their keywords, in one sync. Returns the
+    /// snapshot and the UIDs in order. A failure before the sync removes the files written.
+    public func append(_ messages: [Appended], to folder: MailFolderName, quotaBytes: Int? = nil) throws(MailStoreError) -> (snapshot: FolderSnapshot, uids: [UInt32]) {
+        for message in messages {
+            for keyword in message.keywords { try Keywords.validate(keyword) }
+        }
+        if let quotaBytes {
+            try checkQuota(adding: messages.reduce(0) { $0 + $1.bytes.count }, limit: quotaBytes)
+        }
+        let folderPaths = paths(folder)
+        var written: [String] = []
+        do throws(MailStoreError) {
+            for message in messages {
+                written.append(try deliver(message.bytes, to: folder, flags: message.flags, now: message.date))
+            }
+        } catch {
+            for name in written { _ = try? Posix.unlinkIfPresent(PathUtil.join(folderPaths.new, name)) }
+            throw error
+        }
+        let bases = written.map { MaildirFileName($0).base }
+        var keywords: [String: [String]] = [:]
+        for (base, message) in zip(bases, messages) where !message.keywords.isEmpty { keywords[base] = message.keywords }
+        return try withFolderLock(folderPaths) { lock throws(MailStoreError) in
+            let token = try changeToken(folderPaths)
+            var state = try syncLocked(folderPaths, lock: lock, lastInOrder: bases, keywords: keywords)
+            try commit(&state, lock: lock)
+            var uidByBase: [String: UInt32] = [:]
+            for entry in state.list.entries { uidByBase[entry.base] = entry.uid }
+            return (state.snapshot(token: token), bases.compactMap { uidByBase[$0] })
+        }
+    }
+
     // MARK: - Sync and snapshots
 
     /// Brings the UID list up to date under the folder lock: moves `new/` files to `cur/`

@@ -165,6 +165,23 @@ struct Transcript {
         #expect(try await t.run("k STATUS Trash (MESSAGES UNSEEN)") == ["* STATUS \"Trash\" (MESSAGES 1 UNSEEN 0)", "k OK STATUS completed"])
     }
 
+    /// RFC 3502: MULTIAPPEND gives UIDs in the order sent, whatever the INTERNALDATEs.
+    @Test func multiappendKeepsCommandOrder() async throws {
+        var t = try Transcript()
+        defer { t.cleanUp() }
+        try await t.run("a LOGIN u@example.test secret")
+        let append = try await t.run(
+            "b APPEND INBOX () \"01-Jan-2024 10:00:00 +0000\" {12+}\r\nSubject: 0\r\n (\\Flagged $Work) \"01-Jan-2020 10:00:00 +0000\" {12+}\r\n"
+                + "Subject: 1\r\n () \"01-Jan-2022 10:00:00 +0000\" {12+}\r\nSubject: 2\r\n")
+        #expect(append.count == 1 && append[0].hasPrefix("b OK [APPENDUID ") && append[0].hasSuffix(" 1:3] APPEND completed"))
+        try await t.run("c SELECT INBOX")
+        #expect(try await t.run("d FETCH 1:3 (FLAGS INTERNALDATE)") == [
+            "* 1 FETCH (FLAGS () INTERNALDATE \" 1-Jan-2024 10:00:00 +0000\")",
+            "* 2 FETCH (FLAGS (\\Flagged $Work) INTERNALDATE \" 1-Jan-2020 10:00:00 +0000\")",
+            "* 3 FETCH (FLAGS () INTERNALDATE \" 1-Jan-2022 10:00:00 +0000\")", "d OK FETCH completed",
+        ])
+    }
+
     @Test func sortAndThread() async throws {
         var t = try Transcript()
         defer { t.cleanUp() }

@@ -826,32 +826,17 @@ public struct IMAPSession: Sendable {
             try await send(.tagged(tag: tag, IMAPStatusResponse(.no, "Empty messages cannot be appended")))
             return
         }
-        let items = messages.map { message -> (data: [UInt8], flags: MessageFlags, keywords: [String], date: Date) in
+        let items = messages.map { message -> MailStore.Appended in
             let (flags, keywords) = IMAPFlags.split(message.flags)
             let date = message.internalDate.map { Date(timeIntervalSince1970: TimeInterval($0.secondsSince1970)) } ?? Date()
-            return (message.data, flags, keywords, date)
+            return MailStore.Appended(bytes: message.data, flags: flags, keywords: keywords, date: date)
         }
-        // MULTIAPPEND (RFC 3502): all or nothing as far as this server can: every message is
-        // written (fsync'd) before any gets a UID, and a failure removes those already written.
-        let result: (uidValidity: UInt32, uids: [UInt32]) = try await blocking {
-            var names: [String] = []
-            for item in items {
-                names.append(try store.deliver(item.data, to: folder, flags: item.flags, now: item.date))
-            }
-            var snapshot = try store.sync(folder)
-            var uids: [UInt32] = []
-            for (name, item) in zip(names, items) {
-                let base = name.split(separator: ":", maxSplits: 1).first.map(String.init) ?? name
-                guard let message = snapshot.messages.first(where: { $0.baseName == base }) else { continue }
-                uids.append(message.uid)
-                if !item.keywords.isEmpty {
-                    snapshot = try store.store(folder, uids: [message.uid], .add, keywords: item.keywords).snapshot
-                }
-            }
-            return (snapshot.uidValidity, uids)
-        }
+        // RFC 3502: the messages get UIDs in the order sent, whatever their dates; every one
+        // is written (fsync'd) before any gets a UID.
+        let result = try await blocking { try store.append(items, to: folder) }
+        let uidValidity = result.snapshot.uidValidity
         appendedMessages += result.uids.count
-        try await send(.tagged(tag: tag, IMAPStatusResponse(.ok, code: .appendUID(uidValidity: result.uidValidity, uids: IMAPSequenceSet(preservingOrder: result.uids)), "APPEND completed")))
+        try await send(.tagged(tag: tag, IMAPStatusResponse(.ok, code: .appendUID(uidValidity: uidValidity, uids: IMAPSequenceSet(preservingOrder: result.uids)), "APPEND completed")))
     }
 
     private func list(_ command: IMAPListCommand, lsub: Bool, send: Send) async throws {
