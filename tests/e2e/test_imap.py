@@ -571,3 +571,46 @@ def test_connections_per_user_limit(cluster, user):
         first.close()
         second.close()
         cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\ndelete: svcpkgMaxConnectionsPerUser\n")
+
+
+def test_imapclient_session_with_quota_sort_thread_and_examine(cluster, user):
+    """The same server through IMAPClient (another widely used client library), on the other
+    node: quota from LDAP, SORT, THREAD, EXAMINE's read-only state, UNSELECT, CHECK, ID, ENABLE."""
+    imapclient = pytest.importorskip("imapclient")
+    uid = user.split("@")[0]
+    cluster.ldapmodify(f"dn: uid={uid},ou=people,{cluster.base}\nchangetype: modify\n"
+                       "replace: svcpkgQuotaBytes\nsvcpkgQuotaBytes: 2048000\n")
+    client = imapclient.IMAPClient(cluster.node_ip(cluster.nodes[1]), port=cluster.port("IMAP"), ssl=False, timeout=15)
+    client.login(user, PASSWORD)
+    assert client.id_({"name": "test"}) == ((b"name", b"svcpkg", b"vendor", b"Service Package"),)
+    assert client.enable("CONDSTORE") == [b"CONDSTORE"]
+    threads = [
+        ("Hello", "zed@x.test", "3 Jan 2024 10:00:00 +0000", "<a@x>", ""),
+        ("Re: hello", "amy@x.test", "1 Jan 2024 10:00:00 +0000", "<b@x>", "In-Reply-To: <a@x>\r\n"),
+        ("[list] other", "bob@x.test", "2 Jan 2024 10:00:00 +0000", "<c@x>", ""),
+    ]
+    for subject, sender, date, mid, extra in threads:
+        client.append("INBOX", f"Subject: {subject}\r\nFrom: {sender}\r\nDate: {date}\r\nMessage-ID: {mid}\r\n{extra}\r\nbody\r\n".encode())
+    quota = client.get_quota_root("INBOX")
+    assert quota[0].mailbox == "INBOX" and quota[0].quota_roots == [""]
+    assert quota[1][0].resource == "STORAGE" and quota[1][0].limit == 2000 and 0 <= quota[1][0].usage < 10
+    client.select_folder("INBOX")
+    assert client.sort(["DATE"]) == [2, 3, 1]
+    assert client.sort(["REVERSE", "ARRIVAL"]) == [3, 2, 1]
+    assert client.thread("REFERENCES") == ((3,), (1, 2))
+    assert client.thread("ORDEREDSUBJECT") == ((2, 1), (3,))
+    assert client.unselect_folder() is not None
+    info = client.select_folder("INBOX", readonly=True)
+    assert info[b"READ-ONLY"] == [b""]
+    with pytest.raises(imapclient.exceptions.IMAPClientError, match="read-only"):
+        client.add_flags([1], [b"\\Flagged"])
+    fetched = client.fetch([1], ["BODY[]"])
+    assert b"\\Seen" not in client.get_flags([1])[1], "EXAMINE must not set \\Seen"
+    assert fetched[1][b"BODY[]"].startswith(b"Subject: Hello")
+    client.noop()
+    assert client._imap.check()[0] == "OK"
+    # Over quota: APPEND is refused and nothing is stored.
+    with pytest.raises(imapclient.exceptions.IMAPClientError, match="OVERQUOTA"):
+        client.append("INBOX", b"Subject: big\r\n\r\n" + b"x" * 3_000_000)
+    assert client.folder_status("INBOX", ["MESSAGES"])[b"MESSAGES"] == 3
+    client.logout()
