@@ -129,3 +129,23 @@ struct PythonEmailComparisonTests {
         }
     }
 }
+
+extension FixtureTests {
+    /// IMAP FETCH ENVELOPE reads only the start of a message and parses its header alone: that
+    /// must give the envelope the full MIME parse gives, for every fixture and for any prefix
+    /// that holds the whole header.
+    @Test(arguments: names) func headerOnlyEnvelopeMatchesTheFullParse(_ name: String) {
+        let message = Self.message(name)
+        let full = MessageStructure.parse(message).envelope
+        #expect(Envelope(message: message) == full)
+        let header = MessageStructure.parse(message).root.headerRange
+        #expect(Envelope(message: Array(message.prefix(header.upperBound + 10))) == full)
+    }
+}
+
+extension FixtureTests {
+    @Test(arguments: DovecotComparisonTests.edgeCases) func headerOnlyEnvelopeOnEdgeCases(_ text: String) {
+        let message = Array(text.utf8)
+        #expect(Envelope(message: message) == MessageStructure.parse(message).envelope)
+    }
+}

@@ -12,7 +12,8 @@ struct IMAPMessageData {
     }
 
     mutating func envelope() -> IMAPEnvelope {
-        Self.convert(structure.envelope)
+        // The header alone is enough (and `bytes` may be only the start of the message).
+        Self.convert(Envelope(message: bytes))
     }
 
     mutating func bodyStructure(extended: Bool) -> IMAPBodyStructure {

@@ -4,6 +4,8 @@ import SharedTree
 extension IMAPSession {
     /// Messages whose files are read in one trip to the file threads.
     static let fetchBatchSize = 32
+    /// What is read of a message for ENVELOPE alone: the header, however long it is in practice.
+    static let envelopeHeaderBytes = 128 * 1024
 
     /// FETCH and UID FETCH (RFC 9051 §6.4.5): one `* n FETCH` per message still in the store,
     /// in the order of `uids`. Fetching a body section without PEEK sets `\Seen` first (in a
@@ -12,6 +14,8 @@ extension IMAPSession {
         guard let store, let view = selected else { return }
         let folder = view.folder
         let needsContent = attributes.contains { $0.needsContent }
+        // ENVELOPE alone needs only the header: read the start of the file, not all of it.
+        let headerOnly = attributes.allSatisfy { !$0.needsContent || $0 == .envelope }
         let setsSeen = !view.readOnly && attributes.contains { $0.setsSeen }
         var attributes = attributes
         if byUID && !attributes.contains(.uid) { attributes.insert(.uid, at: 0) }
@@ -43,7 +47,10 @@ extension IMAPSession {
                 for (sequence, message) in messages {
                     var data: IMAPMessageData?
                     if needsContent {
-                        guard let bytes = try store.readMessage(message, in: folder) else { continue }
+                        let bytes = headerOnly
+                            ? try store.readMessagePrefix(message, in: folder, maxBytes: Self.envelopeHeaderBytes)
+                            : try store.readMessage(message, in: folder)
+                        guard let bytes else { continue }
                         data = IMAPMessageData(bytes: bytes)
                     }
                     var items = Self.fetchValues(wanted, message: message, data: &data)
