@@ -16,7 +16,7 @@ final class IMAPMailServices: IMAPServices {
 
     init(mail: MailServices, messageCache: MessageCache?) {
         self.mail = mail
-        self.searchIndex = messageCache.map { MessageCacheSearchIndex(cache: $0) }
+        self.searchIndex = messageCache.map { MessageCacheSearchIndex(cache: $0, fileThreads: mail.fileThreads, logger: mail.logger) }
     }
 
     func connectionOpened(_ context: IMAPConnectionContext) -> String? {

@@ -5,12 +5,12 @@ import SharedTree
 /// index can make a search faster but never changes its answer.
 public protocol IMAPSearchIndex: Sendable {
     /// UIDs among `messages` whose text (header and body, or with `bodyOnly` the body) may
-    /// contain `needle`; nil when the index cannot help (a needle under three characters).
-    /// Messages not indexed yet are read with `read` and indexed first. Blocking: call it on
-    /// the file threads.
+    /// contain `needle`; nil when the index cannot help now (a needle under three characters,
+    /// or a folder not indexed yet: the caller reads the files). Messages not indexed yet are
+    /// read from `store` and indexed. Blocking: call it on the file threads.
     func candidates(
-        user: String, folder: MailFolderName, uidValidity: UInt32, needle: String, bodyOnly: Bool,
-        messages: [StoredMessage], read: (StoredMessage) throws -> [UInt8]?
+        store: MailStore, folder: MailFolderName, uidValidity: UInt32, needle: String, bodyOnly: Bool,
+        messages: [StoredMessage]
     ) throws -> Set<UInt32>?
 }
 

@@ -16,7 +16,6 @@ extension IMAPSession {
         let needsContent = key.needsContent
         let needles = key.requiredNeedles.filter { $0.needle.count >= 3 }
         let index = services.searchIndex
-        let user = store.user.address
         let uidValidity = view.uidValidity
         return try await blocking {
             var messages = context.messages
@@ -25,8 +24,7 @@ extension IMAPSession {
                 var candidates: Set<UInt32>?
                 for (needle, bodyOnly) in needles {
                     guard let found = try index.candidates(
-                        user: user, folder: folder, uidValidity: uidValidity, needle: needle, bodyOnly: bodyOnly, messages: stored,
-                        read: { try store.readMessage($0, in: folder) })
+                        store: store, folder: folder, uidValidity: uidValidity, needle: needle, bodyOnly: bodyOnly, messages: stored)
                     else { continue }
                     candidates = candidates.map { $0.intersection(found) } ?? found
                 }
