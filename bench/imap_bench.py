@@ -8,7 +8,8 @@ local dev cluster) and against Dovecot's imapd on the same Maildir copies, in on
 1. Big mailbox: --messages messages (2-4 KiB, distinct subjects, senders and bodies) written
    into one user's Maildir `new/`. Timed: the first SELECT (which gives every message its UID),
    a second SELECT, `FETCH 1:* (FLAGS ENVELOPE)`, and `SEARCH TEXT` for a word in one message in
-   a thousand (first time, when the index is built, and second time).
+   a thousand: first, again, and once settled (svcpkg indexes a big folder in the background
+   after its first search: searches are repeated every 5 s until one takes under a second).
 2. Mixed: --clients processes, each with its own 500-message mailbox, loop for --mixed-seconds
    over SELECT, FETCH 1:50 (FLAGS ENVELOPE), FETCH n BODY.PEEK[], STORE n +FLAGS (\\Seen),
    SEARCH UNSEEN, NOOP; operations per second over all clients.
@@ -129,7 +130,7 @@ def timed(client: Client, text: str) -> tuple[float, int]:
     return time.monotonic() - start, count
 
 
-def big_mailbox(host: str, port: int, user: str) -> dict[str, float]:
+def big_mailbox(host: str, port: int, user: str, index_wait: float) -> dict[str, float]:
     client = Client(host, port)
     client.login(user)
     results = {}
@@ -138,6 +139,15 @@ def big_mailbox(host: str, port: int, user: str) -> dict[str, float]:
     results["FETCH 1:* (FLAGS ENVELOPE)"], fetched = timed(client, "FETCH 1:* (FLAGS ENVELOPE)")
     results["SEARCH TEXT (first)"], _ = timed(client, "SEARCH TEXT haystackneedle")
     results["SEARCH TEXT (again)"], _ = timed(client, "SEARCH TEXT haystackneedle")
+    # svcpkg indexes a big folder in the background after its first search: wait for a search
+    # that is fast (or give up after --index-wait seconds) and time it.
+    start = time.monotonic()
+    while True:
+        results["SEARCH TEXT (settled)"], _ = timed(client, "SEARCH TEXT haystackneedle")
+        if results["SEARCH TEXT (settled)"] < 1 or time.monotonic() - start > index_wait:
+            break
+        time.sleep(5)
+    results["settled after"] = time.monotonic() - start
     results["fetched"] = fetched
     client.command("LOGOUT")
     client.close()
@@ -274,8 +284,10 @@ def pids_of(pattern: str) -> list[int]:
 
 def report(name: str, big: dict, mixed_rate: float, idle_kib: float | None) -> None:
     print(f"{name}:")
-    for key in ("first SELECT", "second SELECT", "FETCH 1:* (FLAGS ENVELOPE)", "SEARCH TEXT (first)", "SEARCH TEXT (again)"):
+    for key in ("first SELECT", "second SELECT", "FETCH 1:* (FLAGS ENVELOPE)", "SEARCH TEXT (first)", "SEARCH TEXT (again)",
+                "SEARCH TEXT (settled)"):
         print(f"  {key:28s} {big[key]:8.2f} s")
+    print(f"  {'(settled after)':28s} {big['settled after']:8.1f} s")
     print(f"  {'mixed workload':28s} {mixed_rate:8.0f} ops/s")
     if idle_kib is not None:
         print(f"  {'memory per idle connection':28s} {idle_kib:8.1f} KiB")
@@ -291,6 +303,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--bin")
     parser.add_argument("--skip-dovecot", action="store_true")
+    parser.add_argument("--index-wait", type=float, default=600, help="seconds to wait for a fast SEARCH after the first")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = min(hard, max(soft, args.idle * 2 + 1000))
@@ -327,7 +340,7 @@ def main() -> None:
         node = cluster_env["NODES"].split()[0]
         node_ip = cluster_env[f"NODE_{node}_IP"]
         port = int(cluster_env["IMAP_PORT"])
-        ours_big = big_mailbox(node_ip, port, big_user)
+        ours_big = big_mailbox(node_ip, port, big_user, args.index_wait)
         ours_mixed = mixed("127.0.0.1", port, users, args.mixed_seconds, args.mixed_messages)
         node_pids = lambda: pids_of(f"svcpkg serve .*nodes/{node}/")  # noqa: E731
         ours_idle = idle(node_ip, port, users, args.idle, node_pids) if args.idle else None
@@ -338,12 +351,14 @@ def main() -> None:
             print("dovecot: not installed (apt-get install dovecot-imapd, without starting its service)")
             return
         dovecot = dovecot_instance(work, [big_user, *users], {u: pristine / u for u in maildirs}, args.idle)
-        theirs_big = big_mailbox(DOVECOT_IP, DOVECOT_PORT, big_user)
+        # Dovecot (without an FTS plugin) has no index to wait for: one settled search is enough.
+        theirs_big = big_mailbox(DOVECOT_IP, DOVECOT_PORT, big_user, 0)
         theirs_mixed = mixed(DOVECOT_IP, DOVECOT_PORT, users, args.mixed_seconds, args.mixed_messages)
         theirs_idle = idle(DOVECOT_IP, DOVECOT_PORT, users, args.idle, lambda: pids_of("dovecot")) if args.idle else None
         report("dovecot", theirs_big, theirs_mixed, theirs_idle)
         print("ratios svcpkg/dovecot (time: below 1 is faster; rate: above 1 is faster; memory: below 1 is smaller):")
-        for key in ("first SELECT", "second SELECT", "FETCH 1:* (FLAGS ENVELOPE)", "SEARCH TEXT (first)", "SEARCH TEXT (again)"):
+        for key in ("first SELECT", "second SELECT", "FETCH 1:* (FLAGS ENVELOPE)", "SEARCH TEXT (first)", "SEARCH TEXT (again)",
+                "SEARCH TEXT (settled)"):
             print(f"  {key:28s} {ours_big[key] / max(theirs_big[key], 1e-6):6.2f}")
         print(f"  {'mixed workload':28s} {ours_mixed / theirs_mixed:6.2f}")
         if ours_idle is not None and theirs_idle:
