@@ -219,7 +219,7 @@ struct POP3Connection<Services: POP3Services> {
             return
         }
         defer { services.connectionClosed(context) }
-        var configuration = settings.session(Self.isLoopback(remote))
+        var configuration = settings.session(ClientAddress.isLoopback(remote))
         configuration.tlsActive = settings.implicitTLS
         configuration.tlsAvailable = settings.implicitTLS || accepted.gate != nil
         var logger = logger
@@ -317,7 +317,7 @@ struct POP3Connection<Services: POP3Services> {
                     startedTLS = false
                     if try await perform() { return }
                     // The gate holds input after any STLS line; if TLS did not start, let it go.
-                    if let gate = accepted.gate, !startedTLS, Self.mentionsSTLS(bytes) {
+                    if let gate = accepted.gate, !startedTLS, StartTLSGate.Command.pop3.isMentioned(in: bytes) {
                         try await gate.eventLoop.submit { gate.value.release() }.get()
                     }
                 }
@@ -381,24 +381,6 @@ struct POP3Connection<Services: POP3Services> {
         }
     }
 
-    static func mentionsSTLS(_ bytes: some Collection<UInt8>) -> Bool {
-        let needle: [UInt8] = Array("stls".utf8)
-        var matched = 0
-        for byte in bytes {
-            if byte | 0x20 == needle[matched] {
-                matched += 1
-                if matched == needle.count { return true }
-            } else {
-                matched = byte | 0x20 == needle[0] ? 1 : 0
-            }
-        }
-        return false
-    }
-
-    static func isLoopback(_ address: SocketAddress?) -> Bool {
-        guard let ip = address?.ipAddress else { return false }
-        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
-    }
 }
 
 /// RFC 1939 §3: a client idle past the autologout timer is disconnected without entering

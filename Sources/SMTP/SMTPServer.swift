@@ -172,7 +172,7 @@ struct SMTPConnection<Services: SMTPServices> {
             return
         }
         defer { services.connectionClosed(context) }
-        var configuration = settings.session(Self.isLoopback(remote))
+        var configuration = settings.session(ClientAddress.isLoopback(remote))
         configuration.isSubmission = settings.isSubmission
         configuration.tlsActive = settings.implicitTLS
         configuration.tlsAvailable = settings.implicitTLS || accepted.gate != nil
@@ -234,7 +234,7 @@ struct SMTPConnection<Services: SMTPServices> {
                     startedTLS = false
                     if try await perform() { return }
                     // The gate holds input after any STARTTLS line; if TLS did not start, let it go.
-                    if let gate = accepted.gate, !startedTLS, Self.mentionsStartTLS(bytes) {
+                    if let gate = accepted.gate, !startedTLS, StartTLSGate.Command.smtp.isMentioned(in: bytes) {
                         try await gate.eventLoop.submit { gate.value.release() }.get()
                     }
                 }
@@ -252,20 +252,6 @@ enum SMTPServerError: Error, CustomStringConvertible {
     var description: String { "no TLS certificate is configured (svcpkgTlsCertificateFile, svcpkgTlsKeyFile)" }
 }
 
-extension SMTPConnection {
-    static func mentionsStartTLS(_ bytes: [UInt8]) -> Bool {
-        let needle = Array("starttls".utf8)
-        guard bytes.count >= needle.count else { return false }
-        return (0...(bytes.count - needle.count)).contains { start in
-            (0..<needle.count).allSatisfy { bytes[start + $0] | 0x20 == needle[$0] }
-        }
-    }
-
-    static func isLoopback(_ address: SocketAddress?) -> Bool {
-        guard let ip = address?.ipAddress else { return false }
-        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
-    }
-}
 
 /// RFC 5321 §4.5.3.2: a client silent past the timeout gets 421 and the connection closes.
 final class SMTPIdleTimeoutHandler: ChannelInboundHandler, Sendable {

@@ -190,7 +190,7 @@ struct IMAPConnection<Services: IMAPServices> {
             return
         }
         defer { services.connectionClosed(context) }
-        var configuration = settings.session(Self.isLoopback(remote))
+        var configuration = settings.session(ClientAddress.isLoopback(remote))
         configuration.tlsActive = settings.implicitTLS
         configuration.tlsAvailable = !settings.implicitTLS && accepted.gate != nil
         var logger = logger
@@ -349,7 +349,7 @@ struct IMAPConnection<Services: IMAPServices> {
                     }
                 }
                 try await output.flush()
-                if let gate, !startedTLS, Self.mentionsSTARTTLS(buffer.readableBytesView) {
+                if let gate, !startedTLS, StartTLSGate.Command.imap.isMentioned(in: buffer.readableBytesView) {
                     try await gate.eventLoop.submit { gate.value.release() }.get()
                 }
                 credit()
@@ -357,24 +357,6 @@ struct IMAPConnection<Services: IMAPServices> {
         }
     }
 
-    static func mentionsSTARTTLS(_ bytes: some Collection<UInt8>) -> Bool {
-        let needle: [UInt8] = Array("starttls".utf8)
-        var matched = 0
-        for byte in bytes {
-            if byte | 0x20 == needle[matched] {
-                matched += 1
-                if matched == needle.count { return true }
-            } else {
-                matched = byte | 0x20 == needle[0] ? 1 : 0
-            }
-        }
-        return false
-    }
-
-    static func isLoopback(_ address: SocketAddress?) -> Bool {
-        guard let ip = address?.ipAddress else { return false }
-        return ip.hasPrefix("127.") || ip == "::1" || ip.hasPrefix("::ffff:127.")
-    }
 }
 
 /// RFC 9051 §5.4: a client idle past the autologout timer gets `* BYE` and is disconnected.
