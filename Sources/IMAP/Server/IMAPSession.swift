@@ -111,36 +111,28 @@ public struct IMAPSession: Sendable {
 
     // MARK: - Commands
 
-    public mutating func handle(_ command: IMAPCommand, send: Send) async throws -> Next {
+    public mutating func handle(_ command: IMAPCommand, send: @escaping Send) async throws -> Next {
         let tag = command.tag
-        func ok(_ text: String, code: IMAPResponseCode? = nil) async throws {
-            try await send(.tagged(tag: tag, IMAPStatusResponse(.ok, code: code, text)))
-        }
-        func no(_ text: String, code: IMAPResponseCode? = nil) async throws {
-            try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: code, text)))
-        }
-        func bad(_ text: String, code: IMAPResponseCode? = nil) async throws {
-            try await send(.tagged(tag: tag, IMAPStatusResponse(.bad, code: code, text)))
-        }
+        let reply = TaggedReply(tag: tag, send: send)
 
         // Any state.
         switch command.kind {
         case .capability:
             try await send(.untagged(.capability(capabilities)))
-            try await ok("CAPABILITY completed")
+            try await reply.ok("CAPABILITY completed")
             return .proceed
         case .noop, .check:
             if case .check = command.kind, selected == nil { break }
             guard try await refresh(allowExpunge: true, send: send) else { return .close }
-            try await ok("\(command.kind == .noop ? "NOOP" : "CHECK") completed")
+            try await reply.ok("\(command.kind == .noop ? "NOOP" : "CHECK") completed")
             return .proceed
         case .logout:
             try await send(.untagged(.status(IMAPStatusResponse(.bye, "Logging out"))))
-            try await ok("LOGOUT completed")
+            try await reply.ok("LOGOUT completed")
             return .close
         case .id:
             try await send(.untagged(.id([IMAPIDField("name", "svcpkg"), IMAPIDField("vendor", "Service Package")])))
-            try await ok("ID completed")
+            try await reply.ok("ID completed")
             return .proceed
         case .enable(let names):
             guard account != nil else { break }
@@ -161,22 +153,22 @@ public struct IMAPSession: Sendable {
                 }
             }
             try await send(.untagged(.enabled(enabled)))
-            try await ok("ENABLE completed")
+            try await reply.ok("ENABLE completed")
             return .proceed
         case .compress(let mechanism):
             guard account != nil else { break }
             guard mechanism == "DEFLATE" else {
-                try await no("Unknown compression mechanism \(mechanism)", code: .cannot)
+                try await reply.no("Unknown compression mechanism \(mechanism)", code: .cannot)
                 return .proceed
             }
             guard !compressionActive else {
-                try await no("Compression is already active", code: .compressionActive)
+                try await reply.no("Compression is already active", code: .compressionActive)
                 return .proceed
             }
             compressionActive = true
             return .compress(.tagged(tag: tag, IMAPStatusResponse(.ok, "DEFLATE active")))
         case .unknown(let name):
-            try await bad("Unknown command \(name)")
+            try await reply.bad("Unknown command \(name)")
             return .proceed
         default:
             break
@@ -187,24 +179,24 @@ public struct IMAPSession: Sendable {
             switch command.kind {
             case .startTLS:
                 guard configuration.tlsAvailable, !configuration.tlsActive else {
-                    try await bad("STARTTLS is not available")
+                    try await reply.bad("STARTTLS is not available")
                     return .proceed
                 }
                 return .startTLS(.tagged(tag: tag, IMAPStatusResponse(.ok, "Begin TLS negotiation now")))
             case .login(let username, let password):
                 guard plaintextAuthAllowed else {
-                    try await no("Plaintext authentication is allowed only over TLS", code: .privacyRequired)
+                    try await reply.no("Plaintext authentication is allowed only over TLS", code: .privacyRequired)
                     return .proceed
                 }
                 try await authenticate(tag: tag, user: username, password: password, send: send)
                 return .proceed
             case .authenticate(let mechanism, let initialResponse):
                 guard mechanism == "PLAIN" else {
-                    try await no("Unsupported authentication mechanism \(mechanism)", code: .cannot)
+                    try await reply.no("Unsupported authentication mechanism \(mechanism)", code: .cannot)
                     return .proceed
                 }
                 guard plaintextAuthAllowed else {
-                    try await no("Plaintext authentication is allowed only over TLS", code: .privacyRequired)
+                    try await reply.no("Plaintext authentication is allowed only over TLS", code: .privacyRequired)
                     return .proceed
                 }
                 switch initialResponse {
@@ -218,14 +210,14 @@ public struct IMAPSession: Sendable {
                 }
                 return .proceed
             default:
-                try await bad("Command not valid before authentication")
+                try await reply.bad("Command not valid before authentication")
                 return .proceed
             }
         }
 
         switch command.kind {
         case .startTLS, .login, .authenticate:
-            try await bad("Already authenticated")
+            try await reply.bad("Already authenticated")
             return .proceed
         default:
             break
@@ -236,7 +228,7 @@ public struct IMAPSession: Sendable {
         } catch let error as MailStoreError {
             logger.notice("IMAP command failed", metadata: ["command": "\(command)", "error": "\(error)"])
             let (code, text) = Self.describe(error)
-            try await no(text, code: code)
+            try await reply.no(text, code: code)
             return .proceed
         }
     }
@@ -282,17 +274,9 @@ public struct IMAPSession: Sendable {
 
     // MARK: - Authenticated and selected states
 
-    private mutating func handleAuthenticated(_ command: IMAPCommand, send: Send) async throws -> Next {
+    private mutating func handleAuthenticated(_ command: IMAPCommand, send: @escaping Send) async throws -> Next {
         let tag = command.tag
-        func ok(_ text: String, code: IMAPResponseCode? = nil) async throws {
-            try await send(.tagged(tag: tag, IMAPStatusResponse(.ok, code: code, text)))
-        }
-        func no(_ text: String, code: IMAPResponseCode? = nil) async throws {
-            try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: code, text)))
-        }
-        func bad(_ text: String, code: IMAPResponseCode? = nil) async throws {
-            try await send(.tagged(tag: tag, IMAPStatusResponse(.bad, code: code, text)))
-        }
+        let reply = TaggedReply(tag: tag, send: send)
         guard let store else { return .proceed }
         try await ensureDefaultFolders()
 
@@ -308,14 +292,14 @@ public struct IMAPSession: Sendable {
             guard let folder = try await folderName(name, send: send, tag: tag) else { return .proceed }
             if parameters.condStore { condStoreEnabled = true }
             if parameters.qresync != nil && !qresyncEnabled {
-                try await bad("QRESYNC must be enabled first (RFC 7162 §3.2.5)")
+                try await reply.bad("QRESYNC must be enabled first (RFC 7162 §3.2.5)")
                 return .proceed
             }
             let snapshot: FolderSnapshot
             do {
                 snapshot = try await blocking { try store.sync(folder) }
             } catch MailStoreError.folderNotFound {
-                try await no("No such mailbox", code: .nonexistent)
+                try await reply.no("No such mailbox", code: .nonexistent)
                 return .proceed
             }
             var view = IMAPMailboxView(snapshot: snapshot, readOnly: readOnly)
@@ -331,7 +315,7 @@ public struct IMAPSession: Sendable {
             }
             selected = view
             selectedToken = snapshot.token
-            try await ok("\(readOnly ? "EXAMINE" : "SELECT") completed", code: readOnly ? .readOnly : .readWrite)
+            try await reply.ok("\(readOnly ? "EXAMINE" : "SELECT") completed", code: readOnly ? .readOnly : .readWrite)
             return .proceed
 
         case .create(let name, let specialUse):
@@ -339,7 +323,7 @@ public struct IMAPSession: Sendable {
             var use: SpecialUse?
             if let first = specialUse.first {
                 guard specialUse.count == 1, let known = SpecialUse(rawValue: first) ?? SpecialUse.allCases.first(where: { "\\\($0.rawValue)".lowercased() == first.lowercased() || $0.rawValue.lowercased() == first.lowercased() }) else {
-                    try await no("Unsupported special-use attribute", code: .useAttribute)
+                    try await reply.no("Unsupported special-use attribute", code: .useAttribute)
                     return .proceed
                 }
                 use = known
@@ -347,10 +331,10 @@ public struct IMAPSession: Sendable {
             do {
                 try await blocking { [use] in try store.createFolder(folder, specialUse: use) }
             } catch MailStoreError.folderExists {
-                try await no("Mailbox already exists", code: .alreadyExists)
+                try await reply.no("Mailbox already exists", code: .alreadyExists)
                 return .proceed
             }
-            try await ok("CREATE completed")
+            try await reply.ok("CREATE completed")
         case .delete(let name):
             guard let folder = try await folderName(name, send: send, tag: tag) else { return .proceed }
             if folder == selected?.folder {
@@ -360,10 +344,10 @@ public struct IMAPSession: Sendable {
             do {
                 try await blocking { try store.deleteFolder(folder) }
             } catch MailStoreError.folderNotFound {
-                try await no("No such mailbox", code: .nonexistent)
+                try await reply.no("No such mailbox", code: .nonexistent)
                 return .proceed
             }
-            try await ok("DELETE completed")
+            try await reply.ok("DELETE completed")
         case .rename(let from, let to):
             guard let source = try await folderName(from, send: send, tag: tag),
                 let target = try await folderName(to, send: send, tag: tag, trimTrailingSeparator: true)
@@ -371,44 +355,44 @@ public struct IMAPSession: Sendable {
             do {
                 try await blocking { try store.renameFolder(source, to: target) }
             } catch MailStoreError.folderNotFound {
-                try await no("No such mailbox", code: .nonexistent)
+                try await reply.no("No such mailbox", code: .nonexistent)
                 return .proceed
             } catch MailStoreError.folderExists {
-                try await no("Target mailbox already exists", code: .alreadyExists)
+                try await reply.no("Target mailbox already exists", code: .alreadyExists)
                 return .proceed
             }
-            try await ok("RENAME completed")
+            try await reply.ok("RENAME completed")
         case .subscribe(let name):
             guard let folder = try await folderName(name, send: send, tag: tag) else { return .proceed }
             try await blocking { try store.subscribe(folder) }
-            try await ok("SUBSCRIBE completed")
+            try await reply.ok("SUBSCRIBE completed")
         case .unsubscribe(let name):
             guard let folder = try await folderName(name, send: send, tag: tag) else { return .proceed }
             try await blocking { try store.unsubscribe(folder) }
-            try await ok("UNSUBSCRIBE completed")
+            try await reply.ok("UNSUBSCRIBE completed")
         case .list(let list):
             if let option = list.selectionOptions.first(where: { if case .other = $0 { true } else { false } }) {
-                try await bad("Unsupported LIST selection option \(option)")
+                try await reply.bad("Unsupported LIST selection option \(option)")
                 return .proceed
             }
             try await self.list(list, lsub: false, send: send)
-            try await ok("LIST completed")
+            try await reply.ok("LIST completed")
         case .lsub(let reference, let pattern):
             try await self.list(IMAPListCommand(selectionOptions: [.subscribed], reference: reference, patterns: [pattern]), lsub: true, send: send)
-            try await ok("LSUB completed")
+            try await reply.ok("LSUB completed")
         case .namespace:
             try await send(.untagged(.namespace(IMAPNamespaceResponse(personal: [IMAPNamespace(prefix: IMAPMailboxName([]), delimiter: "/")]))))
-            try await ok("NAMESPACE completed")
+            try await reply.ok("NAMESPACE completed")
         case .status(let name, let attributes):
             guard let folder = try await folderName(name, send: send, tag: tag) else { return .proceed }
             do {
                 let values = try await status(of: folder, attributes)
                 try await send(.untagged(.mailboxStatus(encodedName(folder), values)))
             } catch MailStoreError.folderNotFound {
-                try await no("No such mailbox", code: .nonexistent)
+                try await reply.no("No such mailbox", code: .nonexistent)
                 return .proceed
             }
-            try await ok("STATUS completed")
+            try await reply.ok("STATUS completed")
         case .append(let name, let messages):
             guard let folder = try await folderName(name, send: send, tag: tag) else { return .proceed }
             try await append(messages, to: folder, tag: tag, send: send)
@@ -418,19 +402,19 @@ public struct IMAPSession: Sendable {
             guard let folder = try await folderName(name, send: send, tag: tag) else { return .proceed }
             try await send(.untagged(.quotaRoot(encodedName(folder), roots: [[]])))
             try await send(.untagged(.quota(root: [], try await quotaResources())))
-            try await ok("GETQUOTAROOT completed")
+            try await reply.ok("GETQUOTAROOT completed")
         case .getQuota(let root):
             guard root.isEmpty else {
-                try await no("No such quota root", code: .nonexistent)
+                try await reply.no("No such quota root", code: .nonexistent)
                 return .proceed
             }
             try await send(.untagged(.quota(root: [], try await quotaResources())))
-            try await ok("GETQUOTA completed")
+            try await reply.ok("GETQUOTA completed")
         case .setQuota:
-            try await no("Quotas are set by the administrator in LDAP", code: .noPerm)
+            try await reply.no("Quotas are set by the administrator in LDAP", code: .noPerm)
         default:
             guard selected != nil else {
-                try await bad("No mailbox selected")
+                try await reply.bad("No mailbox selected")
                 return .proceed
             }
             return try await handleSelected(command, send: send)
@@ -439,17 +423,9 @@ public struct IMAPSession: Sendable {
         return .proceed
     }
 
-    private mutating func handleSelected(_ command: IMAPCommand, send: Send) async throws -> Next {
+    private mutating func handleSelected(_ command: IMAPCommand, send: @escaping Send) async throws -> Next {
         let tag = command.tag
-        func ok(_ text: String, code: IMAPResponseCode? = nil) async throws {
-            try await send(.tagged(tag: tag, IMAPStatusResponse(.ok, code: code, text)))
-        }
-        func no(_ text: String, code: IMAPResponseCode? = nil) async throws {
-            try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: code, text)))
-        }
-        func bad(_ text: String, code: IMAPResponseCode? = nil) async throws {
-            try await send(.tagged(tag: tag, IMAPStatusResponse(.bad, code: code, text)))
-        }
+        let reply = TaggedReply(tag: tag, send: send)
         guard let store, let view = selected else { return .proceed }
         let folder = view.folder
 
@@ -460,12 +436,12 @@ public struct IMAPSession: Sendable {
             }
             selected = nil
             selectedToken = nil
-            try await ok("\(command.kind == .close ? "CLOSE" : "UNSELECT") completed")
+            try await reply.ok("\(command.kind == .close ? "CLOSE" : "UNSELECT") completed")
             return .proceed
 
         case .expunge, .uidExpunge:
             guard !view.readOnly else {
-                try await no("Mailbox is read-only", code: .readOnly)
+                try await reply.no("Mailbox is read-only", code: .readOnly)
                 return .proceed
             }
             var uids: [UInt32]?
@@ -475,21 +451,21 @@ public struct IMAPSession: Sendable {
             }
             let result = try await blocking { [uids] in try store.expunge(folder, uids: uids) }
             try await apply(result.snapshot, allowExpunge: true, send: send)
-            try await ok("EXPUNGE completed", code: condStoreEnabled ? .highestModSeq(result.snapshot.highestModSeq) : nil)
+            try await reply.ok("EXPUNGE completed", code: condStoreEnabled ? .highestModSeq(result.snapshot.highestModSeq) : nil)
             return .proceed
 
         case .search(let search):
             if search.key.usesModSeq { condStoreEnabled = true }
             guard let matches = try await self.search(search.key, tag: tag, send: send) else { return .proceed }
             try await reportSearch(matches, command: search, tag: tag, send: send)
-            try await ok("SEARCH completed")
+            try await reply.ok("SEARCH completed")
 
         case .fetch(let fetch):
             guard var uids = try await resolve(fetch.sequenceSet, byUID: fetch.byUID, tag: tag, send: send) else { return .proceed }
             if fetch.changedSince != nil || fetch.attributes.contains(.modSeq) { condStoreEnabled = true }
             if fetch.vanished {
                 guard fetch.byUID, qresyncEnabled, let since = fetch.changedSince else {
-                    try await bad("VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled")
+                    try await reply.bad("VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled")
                     return .proceed
                 }
                 try await reportVanished(in: fetch.sequenceSet, since: since, send: send)
@@ -498,11 +474,11 @@ public struct IMAPSession: Sendable {
                 uids = uids.filter { (view.message(uid: $0)?.modSeq ?? 0) > since }
             }
             try await self.fetch(uids, attributes: fetch.attributes, byUID: fetch.byUID, send: send)
-            try await ok("FETCH completed")
+            try await reply.ok("FETCH completed")
 
         case .store(let storeCommand):
             guard !view.readOnly else {
-                try await no("Mailbox is read-only", code: .readOnly)
+                try await reply.no("Mailbox is read-only", code: .readOnly)
                 return .proceed
             }
             if storeCommand.unchangedSince != nil { condStoreEnabled = true }
@@ -532,10 +508,10 @@ public struct IMAPSession: Sendable {
                 }
             }
             if result.failed.isEmpty {
-                try await ok("STORE completed")
+                try await reply.ok("STORE completed")
             } else {
                 let failed = storeCommand.byUID ? result.failed : result.failed.compactMap { selected?.sequenceNumber(of: $0) }
-                try await ok("Conditional STORE failed", code: .modified(IMAPSequenceSet(compacting: failed)))
+                try await reply.ok("Conditional STORE failed", code: .modified(IMAPSequenceSet(compacting: failed)))
             }
 
         case .sort(let sort):
@@ -543,7 +519,7 @@ public struct IMAPSession: Sendable {
             let facts = try await sortFacts(matches)
             let sorted = IMAPSorting.sort(facts, by: sort.criteria)
             try await send(.untagged(.sort(sorted.map { sort.byUID ? $0.uid : $0.sequence }, modSeq: nil)))
-            try await ok("SORT completed")
+            try await reply.ok("SORT completed")
 
         case .thread(let thread):
             guard let matches = try await self.search(thread.key, tag: tag, send: send) else { return .proceed }
@@ -556,34 +532,34 @@ public struct IMAPSession: Sendable {
             case .references:
                 try await send(.untagged(.thread(IMAPThreading.references(facts, number: number))))
             case .other(let name):
-                try await no("Unsupported threading algorithm \(name)", code: .cannot)
+                try await reply.no("Unsupported threading algorithm \(name)", code: .cannot)
                 return .proceed
             }
-            try await ok("THREAD completed")
+            try await reply.ok("THREAD completed")
 
         case .copy(let set, let name, let byUID), .move(let set, let name, let byUID):
             var isMove = false
             if case .move = command.kind { isMove = true }
             if isMove && view.readOnly {
-                try await no("Mailbox is read-only", code: .readOnly)
+                try await reply.no("Mailbox is read-only", code: .readOnly)
                 return .proceed
             }
             guard let uids = try await resolve(set, byUID: byUID, tag: tag, send: send) else { return .proceed }
             guard let target = try await folderName(name, send: send, tag: tag) else { return .proceed }
             let exists = try await blocking { try store.folderExists(target) }
             guard exists else {
-                try await no("No such mailbox", code: .tryCreate)
+                try await reply.no("No such mailbox", code: .tryCreate)
                 return .proceed
             }
             guard !uids.isEmpty else {
-                try await ok("No messages \(isMove ? "moved" : "copied")")
+                try await reply.ok("No messages \(isMove ? "moved" : "copied")")
                 return .proceed
             }
             if let quota = account?.quotaBytes {
                 let adding = uids.compactMap { selected?.message(uid: $0)?.size }.reduce(0, +)
                 let usage = try await blocking { try store.quotaUsage(limit: Int(quota)) }
                 if usage.bytes + adding > Int(quota) {
-                    try await no("Quota exceeded", code: .overQuota)
+                    try await reply.no("Quota exceeded", code: .overQuota)
                     return .proceed
                 }
             }
@@ -605,14 +581,14 @@ public struct IMAPSession: Sendable {
                     let snapshot = try await blocking { try store.sync(folder) }
                     try await apply(snapshot, allowExpunge: true, send: send)
                 }
-                try await ok("MOVE completed")
+                try await reply.ok("MOVE completed")
             } else {
-                try await ok("COPY completed", code: code)
+                try await reply.ok("COPY completed", code: code)
             }
             return .proceed
 
         default:
-            try await bad("Command not valid in this state")
+            try await reply.bad("Command not valid in this state")
             return .proceed
         }
         // RFC 9051 §7.5.1: no EXPUNGE during FETCH, STORE or SEARCH.
@@ -813,16 +789,7 @@ public struct IMAPSession: Sendable {
             try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: .tryCreate, "No such mailbox")))
             return
         }
-        if let quota = account?.quotaBytes {
-            let adding = messages.reduce(0) { $0 + $1.data.count }
-            let usage = try await blocking { try store.quotaUsage(limit: Int(quota)) }
-            if usage.bytes + adding > Int(quota) {
-                try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: .overQuota, "Quota exceeded")))
-                return
-            }
-        }
-        for message in messages where message.data.isEmpty {
-            _ = message
+        if messages.contains(where: { $0.data.isEmpty }) {
             try await send(.tagged(tag: tag, IMAPStatusResponse(.no, "Empty messages cannot be appended")))
             return
         }
@@ -833,7 +800,10 @@ public struct IMAPSession: Sendable {
         }
         // RFC 3502: the messages get UIDs in the order sent, whatever their dates; every one
         // is written (fsync'd) before any gets a UID.
-        let result = try await blocking { try store.append(items, to: folder) }
+        // The store checks the quota (and rebuilds a stale maildirsize) before writing anything:
+        // over it, `overQuota` becomes NO [OVERQUOTA].
+        let quota = account?.quotaBytes.map { Int($0) }
+        let result = try await blocking { try store.append(items, to: folder, quotaBytes: quota) }
         let uidValidity = result.snapshot.uidValidity
         appendedMessages += result.uids.count
         try await send(.tagged(tag: tag, IMAPStatusResponse(.ok, code: .appendUID(uidValidity: uidValidity, uids: IMAPSequenceSet(preservingOrder: result.uids)), "APPEND completed")))
@@ -902,6 +872,24 @@ public struct IMAPSession: Sendable {
     static func describe(_ error: any Error) -> (code: IMAPResponseCode?, text: String) {
         if let error = error as? MailStoreError { return describe(error) }
         return (.serverBug, "\(error)")
+    }
+}
+
+/// The tagged OK/NO/BAD that ends one command.
+struct TaggedReply {
+    let tag: String
+    let send: IMAPSession.Send
+
+    func ok(_ text: String, code: IMAPResponseCode? = nil) async throws {
+        try await send(.tagged(tag: tag, IMAPStatusResponse(.ok, code: code, text)))
+    }
+
+    func no(_ text: String, code: IMAPResponseCode? = nil) async throws {
+        try await send(.tagged(tag: tag, IMAPStatusResponse(.no, code: code, text)))
+    }
+
+    func bad(_ text: String, code: IMAPResponseCode? = nil) async throws {
+        try await send(.tagged(tag: tag, IMAPStatusResponse(.bad, code: code, text)))
     }
 }
 
