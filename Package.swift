@@ -144,6 +144,7 @@ let package = Package(
                 "DNSClient",
                 "MailAuth",
                 "MessageCache",
+                "MailMessage",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -214,7 +215,7 @@ let package = Package(
         ),
         .testTarget(name: "DNSClientTests", dependencies: ["DNSClient"], swiftSettings: strict),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"], exclude: ["dkimpy_helper.py"], swiftSettings: strict),
-        .testTarget(name: "MessageCacheTests", dependencies: ["MessageCache"], swiftSettings: strict),
+        .testTarget(name: "MessageCacheTests", dependencies: ["MessageCache", "MailMessage"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
