@@ -315,12 +315,42 @@ public struct MailStore: Sendable {
     /// (recorded as expunged with a MODSEQ), and returns the snapshot.
     public func sync(_ folder: MailFolderName) throws(MailStoreError) -> FolderSnapshot {
         let folderPaths = paths(folder)
+        // Most syncs find nothing to do (a session's own commit, a poll in the second after
+        // a change): then the list as written is the answer, and no lock is taken.
+        if let snapshot = try snapshotIfInStep(folderPaths) { return snapshot }
         return try withFolderLock(folderPaths) { lock throws(MailStoreError) in
             let token = try changeToken(folderPaths)
             var state = try syncLocked(folderPaths, lock: lock)
             try commit(&state, lock: lock)
             return state.snapshot(token: token)
         }
+    }
+
+    /// The folder as its UID list says, read without the lock, when a locked sync would
+    /// change nothing: no delivery waits in `new/` and `cur/` holds exactly the files the
+    /// list names, under the names it gives them (so no flags changed by another program and
+    /// nothing removed). nil when a locked sync is needed. A writer renames and removes files
+    /// before it replaces the list, and the list is read before `cur/` is listed, so a commit
+    /// running meanwhile shows as a difference here, never as a wrong snapshot.
+    func snapshotIfInStep(_ folderPaths: FolderPaths) throws(MailStoreError) -> FolderSnapshot? {
+        let token = try changeToken(folderPaths)
+        do throws(SharedTreeError) {
+            guard try !Posix.listDirectory(folderPaths.new).contains(where: { !$0.hasPrefix(".") }) else { return nil }
+        } catch {
+            if error.isNotFound { return nil }
+            throw .storage(error)
+        }
+        // A list that cannot be read is the locked sync's to repair (and its errors to report).
+        guard let list = try? readList(folderPaths) else { return nil }
+        var checked = list
+        guard !checked.repairOrder() else { return nil }
+        let files = try storage { () throws(SharedTreeError) in try Posix.listDirectory(folderPaths.cur) }.filter { !$0.hasPrefix(".") }
+        guard files.count == list.entries.count else { return nil }
+        let present = Set(files)
+        for entry in list.entries where !present.contains(MaildirFileName.curName(base: entry.base, info: entry.info)) {
+            return nil
+        }
+        return SyncState(folder: folderPaths.folder, list: list, names: [:], dirty: false).snapshot(token: token)
     }
 
     /// The UID list as last written, read without the lock (a rename replaces it whole, so
