@@ -456,7 +456,6 @@ public struct MailStore: Sendable {
             var toucher = LockToucher(lock: lock)
             var changed: [UInt32] = []
             var failed: [UInt32] = []
-            var renamed = false
             for index in state.list.entries.indices where wanted.contains(state.list.entries[index].uid) {
                 let entry = state.list.entries[index]
                 if let unchangedSince, entry.modSeq > unchangedSince {
@@ -494,7 +493,6 @@ public struct MailStore: Sendable {
                         continue
                     }
                     state.names[entry.base] = newName
-                    renamed = true
                 }
                 state.list.highestModSeq += 1
                 state.list.entries[index].info = info
@@ -504,8 +502,10 @@ public struct MailStore: Sendable {
                 changed.append(entry.uid)
                 try toucher.touchIfDue()
             }
-            if renamed { try storage { () throws(SharedTreeError) in try Posix.fsyncDirectory(folderPaths.cur) } }
-            try commit(&state, lock: lock)
+            // Flag changes are not made durable (no fsync of cur/ or of the list), as Dovecot
+            // does not: a crash of the file server can undo the last ones, which loses no
+            // message; a sync that also gave new messages UIDs is still made durable.
+            try commit(&state, lock: lock, durable: false)
             return StoreResult(snapshot: state.snapshot(token: token), changed: changed, failed: failed)
         }
     }
@@ -671,6 +671,9 @@ public struct MailStore: Sendable {
         /// Base name → current file name in `cur/`, for every file found.
         var names: [String: String]
         var dirty: Bool
+        /// UIDNEXT and UIDVALIDITY of the list on disk (0 when there was none).
+        var loadedUIDNext: UInt32 = 0
+        var loadedUIDValidity: UInt32 = 0
 
         func snapshot(token: FolderChangeToken) -> FolderSnapshot {
             let messages = list.entries.map { entry in
@@ -879,6 +882,8 @@ public struct MailStore: Sendable {
     func syncLocked(_ folderPaths: FolderPaths, lock: LockFile, lastInOrder: [String] = [], keywords: [String: [String]] = [:]) throws(MailStoreError) -> SyncState {
         var toucher = LockToucher(lock: lock)
         var (list, dirty) = try loadListForWriting(folderPaths)
+        // A list made or repaired just now counts as new: its first commit is durable.
+        let loaded: (uidNext: UInt32, uidValidity: UInt32) = dirty ? (0, 0) : (list.uidNext, list.uidValidity)
 
         // new/ → cur/, adding the empty info `:2,` (a file delivered with flags has it already).
         var newNames: [String]
@@ -970,7 +975,9 @@ public struct MailStore: Sendable {
             dirty = true
             try toucher.touchIfDue()
         }
-        return SyncState(folder: folderPaths.folder, list: list, names: names, dirty: dirty)
+        return SyncState(
+            folder: folderPaths.folder, list: list, names: names, dirty: dirty, loadedUIDNext: loaded.uidNext,
+            loadedUIDValidity: loaded.uidValidity)
     }
 
     /// The list to update under the lock: the file as written (repaired if its order is
@@ -1040,14 +1047,20 @@ public struct MailStore: Sendable {
     }
 
     /// Verifies the lock and writes the list if it changed.
-    func commit(_ state: inout SyncState, lock: LockFile) throws(MailStoreError) {
+    /// Writes the list when it changed. `durable: false` skips the fsyncs unless the list
+    /// gives out UIDs (or a UIDVALIDITY) it did not have on disk: a UID handed out must never
+    /// be handed out again after a crash.
+    func commit(_ state: inout SyncState, lock: LockFile, durable: Bool = true) throws(MailStoreError) {
         guard state.dirty else { return }
         let bytes = state.list.encoded()
+        let mustLast = durable || state.list.uidNext != state.loadedUIDNext || state.list.uidValidity != state.loadedUIDValidity
         try storage { () throws(SharedTreeError) in
             try lock.verify()
-            try AtomicFile.write(bytes, to: paths(state.folder).uidList, mode: Self.fileMode)
+            try AtomicFile.write(bytes, to: paths(state.folder).uidList, mode: Self.fileMode, durable: mustLast)
         }
         state.dirty = false
+        state.loadedUIDNext = state.list.uidNext
+        state.loadedUIDValidity = state.list.uidValidity
     }
 }
 
