@@ -341,15 +341,17 @@ public struct MailStore: Sendable {
             throw .storage(error)
         }
         // A list that cannot be read is the locked sync's to repair (and its errors to report).
-        guard let list = try? readList(folderPaths) else { return nil }
-        var checked = list
-        guard !checked.repairOrder() else { return nil }
-        let files = try storage { () throws(SharedTreeError) in try Posix.listDirectory(folderPaths.cur) }.filter { !$0.hasPrefix(".") }
-        guard files.count == list.entries.count else { return nil }
-        let present = Set(files)
-        for entry in list.entries where !present.contains(MaildirFileName.curName(base: entry.base, info: entry.info)) {
-            return nil
+        guard let list = try? readList(folderPaths), list.isInOrder else { return nil }
+        var named = Set<String>(minimumCapacity: list.entries.count)
+        for entry in list.entries {
+            guard named.insert(MaildirFileName.curName(base: entry.base, info: entry.info)).inserted else { return nil }
         }
+        var files = 0
+        for name in try storage({ () throws(SharedTreeError) in try Posix.listDirectory(folderPaths.cur) }) where !name.hasPrefix(".") {
+            guard named.contains(name) else { return nil }
+            files += 1
+        }
+        guard files == named.count else { return nil }
         return SyncState(folder: folderPaths.folder, list: list, names: [:], dirty: false).snapshot(token: token)
     }
 
@@ -780,14 +782,11 @@ public struct MailStore: Sendable {
 
     /// The UID list as last written; nil when there is none.
     func readList(_ folderPaths: FolderPaths) throws(MailStoreError) -> UIDList? {
-        let bytes: [UInt8]
-        do throws(SharedTreeError) {
-            bytes = try AtomicFile.read(folderPaths.uidList, maxBytes: UIDList.maxBytes)
-        } catch {
-            if error.isNotFound { return nil }
-            throw .storage(error)
+        switch try storage({ () throws(SharedTreeError) in try UIDListRead.read(folderPaths.uidList) }) {
+        case .missing: return nil
+        case .parsed(let list): return list
+        case .unreadable(_, let error): throw .storage(error)
         }
-        return try storage { () throws(SharedTreeError) in try UIDList.decode(bytes, path: folderPaths.uidList) }
     }
 
     /// The source entries for copy/move, ascending by UID, from the last written list.
@@ -983,21 +982,14 @@ public struct MailStore: Sendable {
     /// The list to update under the lock: the file as written (repaired if its order is
     /// off), a new list when there is none, or a new UIDVALIDITY when it is unreadable.
     func loadListForWriting(_ folderPaths: FolderPaths) throws(MailStoreError) -> (UIDList, dirty: Bool) {
-        let bytes: [UInt8]
-        do throws(SharedTreeError) {
-            bytes = try AtomicFile.read(folderPaths.uidList, maxBytes: UIDList.maxBytes)
-        } catch {
-            guard error.isNotFound else {
-                if case .fileTooLarge = error { return try replaceLostList(folderPaths, previous: nil, reason: "\(error)") }
-                throw .storage(error)
-            }
-            return (UIDList(uidValidity: try newUIDValidity(folderPaths, above: nil)), true)
-        }
         var list: UIDList
-        do throws(SharedTreeError) {
-            list = try UIDList.decode(bytes, path: folderPaths.uidList)
-        } catch {
+        switch try storage({ () throws(SharedTreeError) in try UIDListRead.read(folderPaths.uidList) }) {
+        case .missing:
+            return (UIDList(uidValidity: try newUIDValidity(folderPaths, above: nil)), true)
+        case .unreadable(let bytes, let error):
             return try replaceLostList(folderPaths, previous: bytes, reason: "\(error)")
+        case .parsed(let parsed):
+            list = parsed
         }
         let repaired = list.repairOrder()
         if repaired {
@@ -1054,9 +1046,16 @@ public struct MailStore: Sendable {
         guard state.dirty else { return }
         let bytes = state.list.encoded()
         let mustLast = durable || state.list.uidNext != state.loadedUIDNext || state.list.uidValidity != state.loadedUIDValidity
+        let path = paths(state.folder).uidList
         try storage { () throws(SharedTreeError) in
             try lock.verify()
-            try AtomicFile.write(bytes, to: paths(state.folder).uidList, mode: Self.fileMode, durable: mustLast)
+            UIDListCache.shared.forget(path)
+            try AtomicFile.write(bytes, to: path, mode: Self.fileMode, durable: mustLast)
+            // Under the lock nobody else replaces the file: what is there now is this list,
+            // so the next read (ours or another session's on this node) needs no parse.
+            if let status = try Posix.freshStatus(path, directory: false) {
+                UIDListCache.shared.keep(state.list, at: path, stamp: FolderChangeToken.Stamp(status))
+            }
         }
         state.dirty = false
         state.loadedUIDNext = state.list.uidNext
@@ -1065,6 +1064,18 @@ public struct MailStore: Sendable {
 }
 
 extension UIDList {
+    /// What `repairOrder` would leave as it is, as far as a reader can tell cheaply: UIDs
+    /// ascending below UIDNEXT, MODSEQs at most HIGHESTMODSEQ (duplicate base names are the
+    /// caller's to see).
+    var isInOrder: Bool {
+        var previous: UInt32 = 0
+        for entry in entries {
+            guard entry.uid > previous, entry.modSeq <= highestModSeq else { return false }
+            previous = entry.uid
+        }
+        return previous < uidNext && expunged.allSatisfy { $0.modSeq <= highestModSeq }
+    }
+
     /// Sorts entries by UID and drops duplicate UIDs and base names (first kept); raises
     /// UIDNEXT and HIGHESTMODSEQ above what is listed. True when anything changed.
     mutating func repairOrder() -> Bool {

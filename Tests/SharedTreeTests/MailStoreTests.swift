@@ -297,6 +297,33 @@ final class MailStoreTests: XCTestCase {
         XCTAssertEqual(try store.sync(.inbox).messages.map(\.uid), [1, 2, 4])
     }
 
+    /// Parsed lists are reused only while the file is the one parsed: a list replaced by
+    /// another node (here: written behind the store's back) is read again.
+    func testParsedUIDListsAreReusedOnlyForTheSameFile() throws {
+        try (1...2).forEach { _ = try store.deliver(message("m\($0)")) }
+        let synced = try store.sync(.inbox)
+        let path = store.maildirDirectory + "/" + UIDList.fileName
+        guard case .parsed(let cached) = try UIDListRead.read(path) else { return XCTFail("no list") }
+        XCTAssertEqual(cached.entries.map(\.uid), [1, 2])
+        var changed = cached
+        changed.entries.removeLast()
+        changed.uidNext = 7
+        try AtomicFile.write(changed.encoded(), to: path)
+        XCTAssertEqual(try store.readSnapshot(.inbox)?.uidNext, 7)
+        XCTAssertEqual(try store.readSnapshot(.inbox)?.messages.map(\.uid), [1])
+        // Same size, same inode, new bytes (never done by svcpkg, which renames): the mtime
+        // tells them apart once the clock has ticked (ext4 stamps are a few ms coarse).
+        usleep(30_000)
+        var same = changed
+        same.uidNext = 8
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        _ = same.encoded().withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        XCTAssertEqual(try store.readSnapshot(.inbox)?.uidNext, 8)
+        XCTAssertEqual(synced.messages.count, 2)
+    }
+
     func testExpungeRecordsVanishedUIDs() throws {
         try (1...4).forEach { _ = try store.deliver(message("m\($0)")) }
         let start = try store.sync(.inbox)
