@@ -1,0 +1,328 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOPosix
+import SharedTree
+
+/// A line of a log, delivered to one local client.
+public struct ChatDelivery: Sendable, Equatable {
+    public var event: ChatEvent
+    /// The channel name, or the nick whose private log it came from.
+    public var log: String
+    public var isChannel: Bool
+}
+
+public typealias ChatClientID = Int
+
+/// The chat engine of one node: the shared-tree store, the local clients, and the tailing
+/// of the logs they follow. IRC connections (and a WebSocket handler, later) register a
+/// client, subscribe it to logs, and read deliveries from its stream.
+///
+/// Delivery: every `pollInterval` the hub checks `state.json` of each followed log (a stat;
+/// the file is replaced on every append, so any change shows) and reads the lines
+/// committed since its cursor; a local append polls its log at once. Each subscriber keeps
+/// the last sequence number it got, so overlapping polls never deliver a line twice or out
+/// of order. Another node's users are live while their node's heartbeat is fresh and names
+/// their process; `reapInterval` the hub writes QUIT lines for members of dead ones.
+public final class ChatHub: Sendable {
+    public struct Settings: Sendable {
+        public var pollInterval: Duration
+        public var reapInterval: Duration
+        /// Heartbeat age (seconds) after which a node counts as dead.
+        public var heartbeatStaleAfter: Double
+
+        public init(pollInterval: Duration = .milliseconds(100), reapInterval: Duration = .seconds(2), heartbeatStaleAfter: Double = 10) {
+            self.pollInterval = pollInterval
+            self.reapInterval = reapInterval
+            self.heartbeatStaleAfter = heartbeatStaleAfter
+        }
+    }
+
+    struct Tail {
+        var log: ChatLog
+        var name: String
+        var isChannel: Bool
+        var cursor: ChatLogCursor
+        var statKey: String?
+        var subscribers: [ChatClientID: UInt64] = [:]
+    }
+
+    struct Client {
+        var nick: String?
+        var continuation: AsyncStream<ChatDelivery>.Continuation
+    }
+
+    struct State {
+        var nextID = 1
+        var clients: [ChatClientID: Client] = [:]
+        /// Folded nick → the local client using it.
+        var nicks: [String: ChatClientID] = [:]
+        /// Log directory → tail.
+        var tails: [String: Tail] = [:]
+    }
+
+    struct Liveness {
+        /// Node → (pid, live) from the last heartbeat scan; nil before the first.
+        var nodes: [String: (pid: Int32, live: Bool)]?
+    }
+
+    public let store: ChatStore
+    public let pid: Int32
+    let heartbeatLayout: SharedTreeLayout
+    let threads: NIOThreadPool
+    let settings: NIOLockedValueBox<Settings>
+    let state = NIOLockedValueBox(State())
+    let liveness = NIOLockedValueBox(Liveness())
+    let logger: Logger
+    /// The most deliveries a slow client may have queued before the oldest are dropped.
+    public static let maxQueuedDeliveries = 10_000
+
+    public init(store: ChatStore, sharedRoot: String, pid: Int32 = getpid(), threads: NIOThreadPool, settings: Settings = Settings(), logger: Logger) {
+        self.store = store
+        self.pid = pid
+        self.heartbeatLayout = SharedTreeLayout(root: sharedRoot)
+        self.threads = threads
+        self.settings = NIOLockedValueBox(settings)
+        self.logger = logger
+    }
+
+    public func update(_ change: (inout Settings) -> Void) { settings.withLockedValue(change) }
+
+    public var node: String { store.node }
+
+    /// Runs the tailer and the reaper until cancelled.
+    public func run() async {
+        await refreshLiveness()
+        await reap()
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    await self.pollAll()
+                    try? await Task.sleep(for: self.settings.withLockedValue { $0.pollInterval })
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.settings.withLockedValue { $0.reapInterval })
+                    guard !Task.isCancelled else { return }
+                    await self.refreshLiveness()
+                    await self.reap()
+                }
+            }
+        }
+    }
+
+    /// Runs blocking store work on the thread pool.
+    public func perform<T: Sendable>(_ body: @escaping @Sendable (ChatStore) throws -> T) async throws(ChatStoreError) -> T {
+        let store = self.store
+        do {
+            return try await threads.runIfActive { try body(store) }
+        } catch let error as ChatStoreError {
+            throw error
+        } catch {
+            throw .tree(.cancelled(operation: "chat store call", path: store.root))
+        }
+    }
+
+    // MARK: Clients
+
+    public func connect() -> (id: ChatClientID, deliveries: AsyncStream<ChatDelivery>) {
+        let (stream, continuation) = AsyncStream<ChatDelivery>.makeStream(bufferingPolicy: .bufferingOldest(Self.maxQueuedDeliveries))
+        let id = state.withLockedValue { state in
+            let id = state.nextID
+            state.nextID += 1
+            state.clients[id] = Client(continuation: continuation)
+            return id
+        }
+        return (id, stream)
+    }
+
+    public func disconnect(_ id: ChatClientID) {
+        let continuation = state.withLockedValue { state -> AsyncStream<ChatDelivery>.Continuation? in
+            guard let client = state.clients.removeValue(forKey: id) else { return nil }
+            if let nick = client.nick, state.nicks[IRCNames.fold(nick)] == id { state.nicks[IRCNames.fold(nick)] = nil }
+            for key in state.tails.keys {
+                state.tails[key]?.subscribers[id] = nil
+                if state.tails[key]?.subscribers.isEmpty == true { state.tails[key] = nil }
+            }
+            return client.continuation
+        }
+        continuation?.finish()
+    }
+
+    /// Takes a nick for a client: refused when another local client has it, when another
+    /// account owns it, or when it is online on another live node. Then follows the nick's
+    /// private log.
+    public func claim(_ id: ChatClientID, user: ChatUser) async throws(ChatStoreError) {
+        let folded = IRCNames.fold(user.nick)
+        let reserved = state.withLockedValue { state -> Bool in
+            if let holder = state.nicks[folded], holder != id { return false }
+            state.nicks[folded] = id
+            return true
+        }
+        guard reserved else { throw .refused(IRCError("433", [user.nick], "Nickname is already in use")) }
+        do {
+            let hub = self
+            let inboxState = try await perform { (store: ChatStore) throws(ChatStoreError) -> ChatLogState? in
+                try store.claimNick(user, isLive: hub.isLive)
+                return try store.inboxLog(user.nick).readState()
+            }
+            let log = store.inboxLog(user.nick)
+            let cursor = inboxState.map(ChatLogCursor.init) ?? ChatLogCursor(seq: 0, file: nil, offset: 0)
+            state.withLockedValue { state in
+                if let old = state.clients[id]?.nick, IRCNames.fold(old) != folded, state.nicks[IRCNames.fold(old)] == id {
+                    state.nicks[IRCNames.fold(old)] = nil
+                }
+                state.clients[id]?.nick = user.nick
+                subscribe(&state, id: id, log: log, name: user.nick, isChannel: false, at: cursor)
+            }
+        } catch {
+            state.withLockedValue { state in
+                if state.nicks[folded] == id && state.clients[id]?.nick.map(IRCNames.fold) != folded { state.nicks[folded] = nil }
+            }
+            throw error
+        }
+    }
+
+    /// Follows a channel from the position right after the client's JOIN line.
+    public func follow(_ id: ChatClientID, channel: String, after state: ChatLogState) {
+        let log = store.channelLog(channel)
+        self.state.withLockedValue { hubState in
+            subscribe(&hubState, id: id, log: log, name: state.channel?.name ?? channel, isChannel: true, at: ChatLogCursor(state))
+        }
+    }
+
+    public func unfollow(_ id: ChatClientID, channel: String) {
+        let key = store.channelLog(channel).directory
+        state.withLockedValue { state in
+            state.tails[key]?.subscribers[id] = nil
+            if state.tails[key]?.subscribers.isEmpty == true { state.tails[key] = nil }
+        }
+    }
+
+    private func subscribe(_ state: inout State, id: ChatClientID, log: ChatLog, name: String, isChannel: Bool, at cursor: ChatLogCursor) {
+        guard state.clients[id] != nil else { return }
+        var tail = state.tails[log.directory] ?? Tail(log: log, name: name, isChannel: isChannel, cursor: cursor)
+        // Lines after the client's position that the tail has already read are read again
+        // (other subscribers skip them by sequence number).
+        if tail.cursor.seq > cursor.seq {
+            tail.cursor = cursor
+            tail.statKey = nil
+        }
+        tail.subscribers[id] = cursor.seq
+        state.tails[log.directory] = tail
+    }
+
+    // MARK: Tailing
+
+    /// Polls every followed log.
+    public func pollAll() async {
+        let keys = state.withLockedValue { Array($0.tails.keys) }
+        await poll(keys)
+    }
+
+    /// Polls one log at once (after a local append).
+    public func poll(channel: String) async { await poll([store.channelLog(channel).directory]) }
+    public func poll(inbox nick: String) async { await poll([store.inboxLog(nick).directory]) }
+
+    struct PollResult: Sendable {
+        var key: String
+        var statKey: String
+        var events: [ChatEvent]
+        var cursor: ChatLogCursor
+    }
+
+    func poll(_ keys: [String]) async {
+        let work: [(key: String, log: ChatLog, cursor: ChatLogCursor, statKey: String?)] = state.withLockedValue { state in
+            keys.compactMap { key in state.tails[key].map { (key, $0.log, $0.cursor, $0.statKey) } }
+        }
+        guard !work.isEmpty else { return }
+        let results: [PollResult]
+        do {
+            results = try await threads.runIfActive {
+                work.compactMap { item -> PollResult? in
+                    let path = item.log.directory + "/" + ChatLog.stateFile
+                    guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
+                    let statKey = "\(attributes[.systemFileNumber] ?? 0)-\(attributes[.size] ?? 0)-\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+                    guard statKey != item.statKey else { return nil }
+                    do {
+                        guard let logState = try item.log.readState() else { return nil }
+                        let (events, cursor) = try item.log.readNew(after: item.cursor, state: logState)
+                        return PollResult(key: item.key, statKey: statKey, events: events, cursor: cursor)
+                    } catch {
+                        return nil
+                    }
+                }
+            }
+        } catch {
+            return
+        }
+        deliver(results)
+    }
+
+    func deliver(_ results: [PollResult]) {
+        state.withLockedValue { state in
+            for result in results {
+                guard var tail = state.tails[result.key] else { continue }
+                if result.cursor.seq >= tail.cursor.seq {
+                    tail.cursor = result.cursor
+                    tail.statKey = result.statKey
+                }
+                for event in result.events {
+                    for (id, last) in tail.subscribers where event.seq > last {
+                        guard let client = state.clients[id] else { continue }
+                        client.continuation.yield(ChatDelivery(event: event, log: tail.name, isChannel: tail.isChannel))
+                        tail.subscribers[id] = event.seq
+                        if tail.isChannel, let nick = client.nick, Self.removes(event, nick: nick, node: node, pid: pid) {
+                            tail.subscribers[id] = nil
+                        }
+                    }
+                }
+                state.tails[result.key] = tail.subscribers.isEmpty ? nil : tail
+            }
+        }
+    }
+
+    /// Whether a channel line takes this local nick out of the channel.
+    static func removes(_ event: ChatEvent, nick: String, node: String, pid: Int32) -> Bool {
+        let folded = IRCNames.fold(nick)
+        switch event.kind {
+        case .part, .quit: return IRCNames.fold(event.nick) == folded && event.node == node && event.pid == pid
+        case .kick: return event.params?.first.map(IRCNames.fold) == folded
+        default: return false
+        }
+    }
+
+    // MARK: Liveness
+
+    /// Whether the process `pid` on `node` still serves: this process, or a node whose
+    /// heartbeat is fresh, not "stopped", and written by that process.
+    @Sendable public func isLive(_ node: String, _ pid: Int32) -> Bool {
+        if node == store.node { return pid == self.pid }
+        guard let nodes = liveness.withLockedValue({ $0.nodes }) else { return true }
+        guard let entry = nodes[node] else { return false }
+        return entry.live && entry.pid == pid
+    }
+
+    func refreshLiveness() async {
+        let layout = heartbeatLayout
+        let staleAfter = settings.withLockedValue { $0.heartbeatStaleAfter }
+        guard let readings = try? await threads.runIfActive({ try HeartbeatStore.readAll(layout: layout) }) else { return }
+        var nodes: [String: (pid: Int32, live: Bool)] = [:]
+        for reading in readings {
+            guard let heartbeat = reading.heartbeat else { continue }
+            nodes[reading.node] = (heartbeat.pid, reading.age < staleAfter && heartbeat.state != "stopped")
+        }
+        liveness.withLockedValue { $0.nodes = nodes }
+    }
+
+    /// QUIT lines for members of dead node processes (and this node's earlier runs).
+    func reap() async {
+        guard liveness.withLockedValue({ $0.nodes != nil }) else { return }
+        let hub = self
+        let written = (try? await perform { store in store.reap(isLive: hub.isLive) }) ?? []
+        if !written.isEmpty {
+            logger.notice("chat: members of stopped nodes shown as quit", metadata: ["lines": "\(written.count)"])
+        }
+    }
+}
