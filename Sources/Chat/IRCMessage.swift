@@ -207,7 +207,7 @@ extension IRCMessage {
     /// Commands whose last parameter is free text: always sent as a trailing parameter, as
     /// clients and the usual servers expect.
     static let textCommands: Set<String> = [
-        "PRIVMSG", "NOTICE", "PART", "QUIT", "TOPIC", "KICK", "AWAY", "ERROR", "301", "311", "319", "322", "332", "353", "372",
+        "CAP", "PRIVMSG", "NOTICE", "PART", "QUIT", "TOPIC", "KICK", "AWAY", "ERROR", "301", "311", "319", "322", "332", "353", "372",
     ]
 
     /// The byte count of the tag section a client sent (`@`, tags, space), for the

@@ -127,9 +127,14 @@ public struct IRCSession: Sendable {
     public var user: ChatUser? {
         guard let nick else { return nil }
         let host = account.flatMap { $0.split(separator: "@").last.map(String.init) } ?? "guest.\(configuration.networkName)"
-        let ident = IRCNames.truncate((userName ?? nick).filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }, to: 16)
+        // The account's local part for a logged-in user (not spoofable); `~` and the USER
+        // name for a guest, as ident-less servers show it.
+        let claimed = account.flatMap { $0.split(separator: "@").first.map(String.init) } ?? userName ?? nick
+        var ident = IRCNames.truncate(claimed.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }, to: 16)
+        if ident.isEmpty { ident = "user" }
+        if account == nil { ident = "~" + ident }
         return ChatUser(
-            nick: nick, userHost: "\(ident.isEmpty ? "user" : ident)@\(host)", account: account, realName: realName ?? nick,
+            nick: nick, userHost: "\(ident)@\(host)", account: account, realName: realName ?? nick,
             node: configuration.node, pid: configuration.pid)
     }
 

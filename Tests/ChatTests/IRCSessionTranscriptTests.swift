@@ -54,7 +54,7 @@ import Testing
 
         let allowed = TestClient(cluster, node: "n1") { $0.allowGuests = true }
         #expect(await allowed.send("NICK visitor").isEmpty)
-        #expect(await allowed.send("USER v 0 * :V").first == ":irc.n1 001 visitor :Welcome to the svcpkg IRC network visitor!v@guest.svcpkg")
+        #expect(await allowed.send("USER v 0 * :V").first == ":irc.n1 001 visitor :Welcome to the svcpkg IRC network visitor!~v@guest.svcpkg")
         await allowed.finish()
 
         // A nick an account has used belongs to it: guests and other accounts get 433.

@@ -132,6 +132,21 @@ def unique_nick(base: str) -> str:
 
 
 @pytest.fixture()
+def generous_flood_limits(cluster):
+    """Raises the flood limits in LDAP (cluster entry) for tests that send many lines at
+    once; new connections get them within a config poll."""
+    dn = f"cn=cluster,ou=svcpkg,{cluster.base}"
+    cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgChatFloodBurst\nsvcpkgChatFloodBurst: 1000\n-\n"
+                       "replace: svcpkgChatFloodRate\nsvcpkgChatFloodRate: 1000\n")
+    time.sleep(3)
+    try:
+        yield
+    finally:
+        cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\ndelete: svcpkgChatFloodBurst\n-\ndelete: svcpkgChatFloodRate\n")
+        time.sleep(3)
+
+
+@pytest.fixture()
 def two_nodes(cluster):
     nodes = cluster.nodes
     assert len(nodes) >= 2, "the chat tests need a cluster of two nodes or more"
@@ -203,7 +218,7 @@ def test_sasl_channel_topic_and_modes_across_nodes(cluster, two_nodes):
         bob.close()
 
 
-def test_later_joiner_gets_the_last_100_lines(cluster, two_nodes):
+def test_later_joiner_gets_the_last_100_lines(cluster, two_nodes, generous_flood_limits):
     first, second = two_nodes
     chan = channel_name()
     a, c = unique_nick("alice"), unique_nick("carol")
@@ -213,7 +228,6 @@ def test_later_joiner_gets_the_last_100_lines(cluster, two_nodes):
         alice.expect(rf":\S+ 366 {a} {chan} .*")
         for number in range(1, 121):
             alice.send(f"PRIVMSG {chan} :line {number}")
-            # Paced by the echo, so flood control never steps in.
             alice.expect(rf"@time={TIME} :{a}!\S+ PRIVMSG {chan} :line {number}")
         carol = login(cluster, second, c, CAROL)
         try:
@@ -292,23 +306,24 @@ def test_private_messages_reach_only_their_parties(cluster, two_nodes):
     alice = login(cluster, first, a, ALICE, caps="server-time draft/chathistory")
     bob = login(cluster, second, b, BOB, caps="server-time")
     carol = login(cluster, second, c, CAROL, caps="server-time")
+    secret = "only for bob " + uuid.uuid4().hex[:8]
     try:
-        alice.send(f"PRIVMSG {b} :only for bob")
-        bob.expect(rf"@time={TIME} :{a}!alice@example\.test PRIVMSG {b} :only for bob")
+        alice.send(f"PRIVMSG {b} :{secret}")
+        bob.expect(rf"@time={TIME} :{a}!alice@example\.test PRIVMSG {b} :{secret}")
         bob.send(f"PRIVMSG {a} :only for alice")
         alice.expect(rf"@time={TIME} :{b}!bob@example\.test PRIVMSG {a} :only for alice")
         assert carol.quiet(1.0) == []
         # The conversation as history, for its parties only.
         alice.send(f"CHATHISTORY LATEST {b} * 10")
-        alice.expect(rf"@time={TIME} :{a}!\S+ PRIVMSG {b} :only for bob")
+        alice.expect(rf"@time={TIME} :{a}!\S+ PRIVMSG {b} :{secret}")
         alice.expect(rf"@time={TIME} :{b}!\S+ PRIVMSG {a} :only for alice")
         carol.send(f"CHATHISTORY LATEST {b} * 10")
         assert carol.quiet(1.0) == []
         # On the shared tree: in bob's and alice's private logs, nowhere else.
         chat = cluster.shared_root / "chat"
-        holders = sorted(p.parent.name for p in (chat / "users").glob("*/*.log") if "only for bob" in p.read_text())
+        holders = sorted(p.parent.name for p in (chat / "users").glob("*/*.log") if secret in p.read_text())
         assert holders == sorted(n.encode().hex() for n in (a, b))
-        assert not any("only for bob" in p.read_text() for p in (chat / "channels").glob("*/*.log"))
+        assert not any(secret in p.read_text() for p in (chat / "channels").glob("*/*.log"))
         alice.send("PRIVMSG nosuchnick123 :hello")
         alice.expect(rf":\S+ 401 {a} nosuchnick123 :No such nick/channel")
     finally:
