@@ -414,3 +414,70 @@ def test_cross_node_latency(cluster, two_nodes):
     finally:
         alice.close()
         bob.close()
+
+
+def test_irssi_in_tmux_talks_to_a_client_on_the_other_node(cluster, two_nodes, tmp_path):
+    """A real terminal client: irssi (SASL PLAIN via its chatnet settings) in tmux on node 1,
+    a raw client on node 2. What irssi shows is read from its autolog."""
+    import shutil
+    import subprocess
+
+    if not (shutil.which("irssi") and shutil.which("tmux")):
+        pytest.skip("irssi and tmux are needed (scripts/install-deps installs them)")
+    first, second = two_nodes
+    chan = channel_name()
+    c, a = unique_nick("carol"), unique_nick("alice")
+    home = tmp_path / "irssi"
+    logs = home / "logs"
+    home.mkdir()
+    (home / "config").write_text(f"""
+servers = (
+  {{ address = "{cluster.node_ip(first)}"; chatnet = "svc"; port = "{cluster.port('IRC')}"; use_tls = "no"; autoconnect = "yes"; }}
+);
+chatnets = {{
+  svc = {{ type = "IRC"; sasl_mechanism = "PLAIN"; sasl_username = "{CAROL[0]}"; sasl_password = "{CAROL[1]}"; }};
+}};
+settings = {{
+  core = {{ real_name = "Carol Irssi"; user_name = "carol"; nick = "{c}"; }};
+  "fe-common/core" = {{ autolog = "yes"; autolog_path = "{logs}/$tag/$0.log"; autolog_level = "all"; }};
+}};
+""")
+    session = "svcpkg-chat-" + uuid.uuid4().hex[:6]
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50", f"irssi --home={home}"], check=True)
+
+    def keys(text: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", session, text, "Enter"], check=True)
+
+    def irssi_log() -> str:
+        path = logs / "svc" / f"{chan}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    alice = None
+    try:
+        status = logs / "svc"
+        cluster.wait_for(lambda: "SASL authentication succeeded" in subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout, timeout=20, what="irssi login")
+        keys(f"/join {chan}")
+        cluster.wait_for(lambda: f"{c} [carol@example.test] has joined {chan}" in irssi_log(), timeout=10, what="irssi join")
+        keys(f"/topic {chan} set from irssi")
+        cluster.wait_for(lambda: f"{c} changed the topic of {chan} to: set from irssi" in irssi_log(), timeout=10, what="topic in irssi")
+        alice = login(cluster, second, a, ALICE, caps="server-time")
+        alice.send(f"JOIN {chan}")
+        alice.expect(rf":\S+ 332 {a} {chan} :set from irssi")
+        alice.expect(rf":\S+ 353 {a} = {chan} :{a} @{c}")
+        cluster.wait_for(lambda: f"{a} [alice@example.test] has joined {chan}" in irssi_log(), timeout=10, what="alice's join in irssi")
+
+        keys("hello from irssi")
+        alice.expect(rf"@time={TIME} :{c}!carol@example\.test PRIVMSG {chan} :hello from irssi")
+        alice.send(f"PRIVMSG {chan} :hello irssi, from the other node")
+        cluster.wait_for(lambda: f"< {a}> hello irssi, from the other node" in irssi_log(), timeout=10, what="alice's line in irssi")
+        keys(f"/mode {chan} +v {a}")
+        alice.expect(rf"@time={TIME} :{c}!carol@example\.test MODE {chan} \+v {a}")
+        cluster.wait_for(lambda: f"mode/{chan} [+v {a}] by {c}" in irssi_log(), timeout=10, what="mode in irssi")
+        keys("/quit bye from irssi")
+        alice.expect(rf"@time={TIME} :{c}!carol@example\.test QUIT :Quit: bye from irssi")
+        assert status.exists()
+    finally:
+        if alice:
+            alice.close()
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
