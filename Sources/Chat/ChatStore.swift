@@ -179,9 +179,12 @@ public struct ChatStore: Sendable {
         guard let state = try channelLog(channel).readState(), let current = state.channel else {
             throw .refused(.noSuchChannel(channel))
         }
-        // Checked before taking the lock too, so refused messages cost no lock.
-        if let refusal = current.checkSend(nick: user.nick, source: user.source) { throw .refused(refusal) }
-        return try channelLog(channel).append { (state: inout ChatLogState) throws(ChatStoreError) -> [ChatEvent] in
+        // Checked before taking the lock too, so refused messages cost no lock, unless lines
+        // past the committed offset (a dead writer's) may change the answer.
+        let log = channelLog(channel)
+        let settled = state.file.map { log.fileSize(log.directory + "/" + $0) == state.offset } ?? true
+        if settled, let refusal = current.checkSend(nick: user.nick, source: user.source) { throw .refused(refusal) }
+        return try log.append { (state: inout ChatLogState) throws(ChatStoreError) -> [ChatEvent] in
             let current = try existingChannel(&state, channel)
             if let refusal = current.checkSend(nick: user.nick, source: user.source) { throw .refused(refusal) }
             return [user.event(kind, target: current.name, text: text, tags: tags)]
