@@ -73,6 +73,9 @@ public final class ChatHub: Sendable {
     let settings: NIOLockedValueBox<Settings>
     let state = NIOLockedValueBox(State())
     let liveness = NIOLockedValueBox(Liveness())
+    let nudge = NIOLockedValueBox<ChatNudge?>(nil)
+    /// Logs peers nudged about, waiting for the one task that polls them.
+    let nudges = NIOLockedValueBox<(keys: Set<String>, scheduled: Bool)>(([], false))
     let logger: Logger
     /// The most deliveries a slow client may have queued before the oldest are dropped.
     public static let maxQueuedDeliveries = 10_000
@@ -221,9 +224,49 @@ public final class ChatHub: Sendable {
         await poll(keys)
     }
 
-    /// Polls one log at once (after a local append).
-    public func poll(channel: String) async { await poll([store.channelLog(channel).directory]) }
-    public func poll(inbox nick: String) async { await poll([store.inboxLog(nick).directory]) }
+    /// Polls one log at once after a local append, and nudges the peers about it.
+    public func poll(channel: String) async {
+        nudge.withLockedValue { $0 }?.send("c:" + IRCNames.fileName(channel))
+        await poll([store.channelLog(channel).directory])
+    }
+
+    public func poll(inbox nick: String) async {
+        nudge.withLockedValue { $0 }?.send("u:" + IRCNames.fileName(nick))
+        await poll([store.inboxLog(nick).directory])
+    }
+
+    /// Uses `nudge` to tell peers about local appends (nil: polling only).
+    public func attach(_ nudge: ChatNudge?) {
+        self.nudge.withLockedValue { $0 = nudge }
+    }
+
+    /// A peer appended to the log `key` (`c:<hex>` or `u:<hex>`): polls it soon if it is
+    /// followed here. Nudges that arrive while a poll is under way join it, so a flood of
+    /// datagrams costs one poll task at a time.
+    func nudged(_ key: String) {
+        let hex = String(key.dropFirst(2))
+        let directory = (key.hasPrefix("c:") ? store.channelsDirectory : store.usersDirectory) + "/" + hex
+        guard state.withLockedValue({ $0.tails[directory] != nil }) else { return }
+        let start = nudges.withLockedValue { pending -> Bool in
+            pending.keys.insert(directory)
+            if pending.scheduled { return false }
+            pending.scheduled = true
+            return true
+        }
+        guard start else { return }
+        Task {
+            while true {
+                let keys = nudges.withLockedValue { pending -> [String] in
+                    let keys = Array(pending.keys)
+                    pending.keys.removeAll()
+                    if keys.isEmpty { pending.scheduled = false }
+                    return keys
+                }
+                guard !keys.isEmpty else { return }
+                await poll(keys)
+            }
+        }
+    }
 
     struct PollResult: Sendable {
         var key: String

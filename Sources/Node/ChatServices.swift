@@ -2,6 +2,7 @@ import Chat
 import Directory
 import Logging
 import Metrics
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import SharedTree
@@ -50,27 +51,75 @@ final class ChatServices: IRCServices {
     }
 }
 
-/// Runs the chat hub (log tailing, dead-node reaping) while the chat module is enabled,
-/// and keeps its timing in line with the config.
+/// Runs the chat hub (log tailing, dead-node reaping) and keeps it in line with the config:
+/// its timing, and the UDP nudge socket on the IRC port number of the listen address with
+/// the other nodes of LDAP's node list as peers (polling goes on if any of that fails).
 struct ChatHubService: Service {
+    static let peerRefreshInterval: Duration = .seconds(5)
+
     let hub: ChatHub
     let runtime: NodeRuntime
+    let directory: DirectoryClient
+    let fileThreads: NIOThreadPool
+    let logger: Logger
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { await hub.run() }
-                group.addTask {
-                    while !Task.isCancelled {
-                        let config = runtime.snapshot.nodeConfig
-                        hub.update {
-                            $0.pollInterval = .milliseconds(config.chatPollInterval)
-                            $0.heartbeatStaleAfter = Double(config.heartbeatStaleAfter)
-                        }
-                        try? await Task.sleep(for: .seconds(1))
+                group.addTask { await superviseNudge() }
+            }
+        }
+    }
+
+    func superviseNudge() async {
+        var bound: (endpoint: String, nudge: ChatNudge)?
+        var lastPeers = ContinuousClock.now - Self.peerRefreshInterval
+        while !Task.isCancelled {
+            let config = runtime.snapshot.nodeConfig
+            hub.update {
+                $0.pollInterval = .milliseconds(config.chatPollInterval)
+                $0.heartbeatStaleAfter = Double(config.heartbeatStaleAfter)
+            }
+            let endpoint = config.modules.contains(.chat) ? "\(config.listenAddress):\(config.ircPort)" : nil
+            if bound?.endpoint != endpoint {
+                if let old = bound {
+                    hub.attach(nil)
+                    await old.nudge.close()
+                    bound = nil
+                }
+                if let endpoint {
+                    do {
+                        let nudge = try await ChatNudge.bind(host: config.listenAddress, port: config.ircPort, hub: hub)
+                        bound = (endpoint, nudge)
+                        hub.attach(nudge)
+                        lastPeers = ContinuousClock.now - Self.peerRefreshInterval
+                    } catch {
+                        logger.warning("chat nudge socket unavailable; other nodes' lines arrive by polling", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
                     }
                 }
             }
+            if let nudge = bound?.nudge, ContinuousClock.now - lastPeers >= Self.peerRefreshInterval {
+                lastPeers = ContinuousClock.now
+                if let peers = await peerAddresses(config) { nudge.setPeers(peers) }
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+        if let bound { await bound.nudge.close() }
+    }
+
+    /// The other nodes' addresses: their listen address from LDAP, or their name when they
+    /// listen on every address. nil when LDAP cannot answer (the old list stays).
+    func peerAddresses(_ config: NodeConfig) async -> [SocketAddress]? {
+        guard let nodes = try? await directory.nodes() else { return nil }
+        let port = config.ircPort
+        let hosts = nodes.filter { $0.name != config.nodeName && $0.state != .maint }.map { node -> String in
+            guard let address = node.listenAddress, address != "0.0.0.0", address != "::" else { return node.name }
+            return address
+        }
+        // Name resolution blocks: on the file threads, like other blocking calls.
+        return try? await fileThreads.runIfActive {
+            hosts.compactMap { try? SocketAddress.makeAddressResolvingHost($0, port: port) }
         }
     }
 

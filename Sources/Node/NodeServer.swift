@@ -85,7 +85,7 @@ public struct NodeServer {
                     runtime: runtime, mail: mail,
                     outbound: OutboundDelivery(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, resolvers: mail.dnsResolvers, logger: logger),
                     signer: DKIMSigningService(logger: logger), fileThreads: fileThreads, logger: logger)),
-                .init(service: ChatHubService(hub: chatHub, runtime: runtime)),
+                .init(service: ChatHubService(hub: chatHub, runtime: runtime, directory: directory, fileThreads: fileThreads, logger: logger)),
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
                 .init(service: ListenerSupervisor(
                     runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail, messageCache: messageCache),

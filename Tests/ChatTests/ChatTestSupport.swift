@@ -94,6 +94,19 @@ final class TestClient: @unchecked Sendable {
     func drain() async -> [String] {
         await driver.hub.pollAll()
         try? await Task.sleep(for: .milliseconds(30))
+        return await take()
+    }
+
+    /// What the hub delivered so far, without polling (waits up to `timeout` for something).
+    func delivered(within timeout: Duration) async -> [String] {
+        let deadline = ContinuousClock.now + timeout
+        while received.withLockedValue({ $0.isEmpty }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return await take()
+    }
+
+    func take() async -> [String] {
         let deliveries = received.withLockedValue { list in
             defer { list.removeAll() }
             return list
