@@ -61,10 +61,22 @@ public final class ChatHub: Sendable {
         var tails: [String: Tail] = [:]
     }
 
-    struct Liveness {
-        /// Node → (pid, live) from the last heartbeat scan; nil before the first.
-        var nodes: [String: (pid: Int32, live: Bool)]?
+    struct NodeLife: Equatable {
+        var pid: Int32
+        var live: Bool
     }
+
+    struct Liveness {
+        /// Node → its process and whether it is live, from the last heartbeat scan; nil
+        /// before the first.
+        var nodes: [String: NodeLife]?
+        /// `nodes` as it was at the last reap, and when that was: the channels are scanned
+        /// again only when a node died or restarted since, or after `fullReapInterval`.
+        var reapedWith: [String: NodeLife]?
+        var reapedAt: ContinuousClock.Instant?
+    }
+
+    static let fullReapInterval: Duration = .seconds(60)
 
     public let store: ChatStore
     public let pid: Int32
@@ -314,7 +326,12 @@ public final class ChatHub: Sendable {
                 for event in result.events {
                     for (id, last) in tail.subscribers where event.seq > last {
                         guard let client = state.clients[id] else { continue }
-                        client.continuation.yield(ChatDelivery(event: event, log: tail.name, isChannel: tail.isChannel))
+                        if case .dropped = client.continuation.yield(ChatDelivery(event: event, log: tail.name, isChannel: tail.isChannel)) {
+                            // A client that reads nothing while its queue fills is cut off
+                            // (its stream ends; the connection closes) rather than left with gaps.
+                            client.continuation.finish()
+                            continue
+                        }
                         tail.subscribers[id] = event.seq
                         if tail.isChannel, let nick = client.nick, Self.removes(event, nick: nick, node: node, pid: pid) {
                             tail.subscribers[id] = nil
@@ -351,17 +368,30 @@ public final class ChatHub: Sendable {
         let layout = heartbeatLayout
         let staleAfter = settings.withLockedValue { $0.heartbeatStaleAfter }
         guard let readings = try? await threads.runIfActive({ try HeartbeatStore.readAll(layout: layout) }) else { return }
-        var nodes: [String: (pid: Int32, live: Bool)] = [:]
+        var nodes: [String: NodeLife] = [:]
         for reading in readings {
             guard let heartbeat = reading.heartbeat else { continue }
-            nodes[reading.node] = (heartbeat.pid, reading.age < staleAfter && heartbeat.state != "stopped")
+            nodes[reading.node] = NodeLife(pid: heartbeat.pid, live: reading.age < staleAfter && heartbeat.state != "stopped")
         }
         liveness.withLockedValue { $0.nodes = nodes }
     }
 
-    /// QUIT lines for members of dead node processes (and this node's earlier runs).
+    /// QUIT lines for members of dead node processes (and this node's earlier runs). The
+    /// channels are scanned when the heartbeats changed since the last scan (a node died,
+    /// stopped or restarted) and once a minute besides.
     func reap() async {
-        guard liveness.withLockedValue({ $0.nodes != nil }) else { return }
+        let due = liveness.withLockedValue { life -> [String: NodeLife]? in
+            guard let nodes = life.nodes else { return nil }
+            if let at = life.reapedAt, life.reapedWith == nodes, ContinuousClock.now - at < Self.fullReapInterval { return nil }
+            return nodes
+        }
+        guard let nodes = due else { return }
+        defer {
+            liveness.withLockedValue {
+                $0.reapedWith = nodes
+                $0.reapedAt = .now
+            }
+        }
         let hub = self
         let written = (try? await perform { store in store.reap(isLive: hub.isLive) }) ?? []
         if !written.isEmpty {

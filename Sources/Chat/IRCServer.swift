@@ -118,6 +118,8 @@ struct IRCConnection<Services: IRCServices> {
         case input(ByteBuffer)
         case inputEnded
         case delivery(ChatDelivery)
+        /// The hub ended the client's deliveries: it fell too far behind.
+        case deliveriesEnded
         case tick
     }
 
@@ -160,6 +162,7 @@ struct IRCConnection<Services: IRCServices> {
                     }
                     group.addTask {
                         for await delivery in deliveries { sink.yield(.delivery(delivery)) }
+                        sink.yield(.deliveriesEnded)
                     }
                     group.addTask {
                         while !Task.isCancelled {
@@ -186,6 +189,10 @@ struct IRCConnection<Services: IRCServices> {
                             creditSink.yield()
                         case .delivery(let delivery):
                             output = await driver.delivered(delivery)
+                        case .deliveriesEnded:
+                            closeReason = "SendQ exceeded"
+                            try? await outbound.write(ByteBuffer(string: IRCMessage(command: "ERROR", params: ["Closing Link: SendQ exceeded"]).encoded()))
+                            return
                         case .tick:
                             let silent = ContinuousClock.now - lastInput
                             if silent > pingInterval * 2 {
