@@ -124,6 +124,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // IRC with IRCv3: message parser, session, channel logs on the shared tree, the hub
+        // that tails them, and the NIOAsyncChannel server.
+        .target(
+            name: "Chat",
+            dependencies: [
+                "ServerSupport",
+                "SharedTree",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "MessageCache",
             dependencies: [
@@ -141,6 +156,7 @@ let package = Package(
                 "SMTPClient",
                 "POP3",
                 "IMAP",
+                "Chat",
                 "DNSClient",
                 "MailAuth",
                 "MessageCache",
@@ -196,6 +212,11 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ChatTests",
+            dependencies: ["Chat", "SharedTree", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(name: "IMAPTests", dependencies: ["IMAP", "SharedTree", "MailMessage"], swiftSettings: strict),

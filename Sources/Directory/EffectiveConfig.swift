@@ -196,6 +196,10 @@ public struct NodeConfig: Sendable, Equatable {
     public var pop3LoginDelay: Int
     public var maxConnectionsPerUser: Int
     public var imapPollInterval: Int
+    public var chatAllowGuests: Bool
+    public var chatPollInterval: Int
+    public var chatFloodBurst: Int
+    public var chatFloodRate: Int
 
     public init(_ config: EffectiveConfig) {
         func one(_ attribute: String) -> String? { config.setting(attribute).values.first }
@@ -249,5 +253,9 @@ public struct NodeConfig: Sendable, Equatable {
         pop3LoginDelay = int("svcpkgPop3LoginDelay", 0)
         maxConnectionsPerUser = int("svcpkgMaxConnectionsPerUser", 20)
         imapPollInterval = int("svcpkgImapPollInterval", 1000)
+        chatAllowGuests = one("svcpkgChatAllowGuests") == "TRUE"
+        chatPollInterval = int("svcpkgChatPollInterval", 100)
+        chatFloodBurst = int("svcpkgChatFloodBurst", 20)
+        chatFloodRate = int("svcpkgChatFloodRate", 4)
     }
 }

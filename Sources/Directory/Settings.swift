@@ -147,6 +147,10 @@ public enum SettingsRegistry {
         .init(attribute: "svcpkgMaxRecipients", multiValued: false, defaultValues: ["100"], rule: .integer(1...10000), summary: "recipients per SMTP transaction"),
         .init(attribute: "svcpkgMaxConnectionsPerUser", multiValued: false, defaultValues: ["20"], rule: .integer(1...100_000), summary: "IMAP connections of one user on one node"),
         .init(attribute: "svcpkgImapPollInterval", multiValued: false, defaultValues: ["1000"], rule: .integer(100...60_000), summary: "milliseconds between checks for changes elsewhere while an IMAP session IDLEs"),
+        .init(attribute: "svcpkgChatAllowGuests", multiValued: false, defaultValues: ["FALSE"], rule: .boolean, summary: "IRC clients may chat without logging in"),
+        .init(attribute: "svcpkgChatPollInterval", multiValued: false, defaultValues: ["100"], rule: .integer(20...10_000), summary: "milliseconds between checks of followed chat logs for lines from other nodes"),
+        .init(attribute: "svcpkgChatFloodBurst", multiValued: false, defaultValues: ["20"], rule: .integer(1...10_000), summary: "IRC commands a client may send at once"),
+        .init(attribute: "svcpkgChatFloodRate", multiValued: false, defaultValues: ["4"], rule: .integer(1...1000), summary: "IRC commands per second a client earns back"),
     ]
 
     public static let byAttribute: [String: SettingDefinition] = Dictionary(

@@ -76,6 +76,7 @@ public struct NodeServer {
             logger.error("message cache unavailable; IMAP SEARCH scans message files", metadata: ["error": "\(error)"])
             messageCache = nil
         }
+        let chatHub = ChatHubService.makeHub(runtime: runtime, mail: mail, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: ConfigWatcher(directory: directory, runtime: runtime, cache: cache, logger: logger)),
@@ -84,9 +85,11 @@ public struct NodeServer {
                     runtime: runtime, mail: mail,
                     outbound: OutboundDelivery(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, resolvers: mail.dnsResolvers, logger: logger),
                     signer: DKIMSigningService(logger: logger), fileThreads: fileThreads, logger: logger)),
+                .init(service: ChatHubService(hub: chatHub, runtime: runtime, directory: directory, fileThreads: fileThreads, logger: logger)),
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
                 .init(service: ListenerSupervisor(
-                    runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail, messageCache: messageCache), tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
+                    runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail, messageCache: messageCache),
+                    chat: ChatServices(mail: mail), chatHub: chatHub, tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
