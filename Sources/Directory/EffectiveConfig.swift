@@ -196,6 +196,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var pop3LoginDelay: Int
     public var maxConnectionsPerUser: Int
     public var imapPollInterval: Int
+    /// The web-mail cookie key (32 bytes); nil: web login is disabled.
+    public var webSessionKey: [UInt8]?
+    public var webSessionLifetime: Int
 
     public init(_ config: EffectiveConfig) {
         func one(_ attribute: String) -> String? { config.setting(attribute).values.first }
@@ -249,5 +252,7 @@ public struct NodeConfig: Sendable, Equatable {
         pop3LoginDelay = int("svcpkgPop3LoginDelay", 0)
         maxConnectionsPerUser = int("svcpkgMaxConnectionsPerUser", 20)
         imapPollInterval = int("svcpkgImapPollInterval", 1000)
+        webSessionKey = one("svcpkgWebSessionKey").flatMap { Data(base64Encoded: $0) }.map { Array($0) }
+        webSessionLifetime = int("svcpkgWebSessionLifetime", 43200)
     }
 }

@@ -15,6 +15,8 @@ public enum ValidationRule: Sendable {
     case text
     /// `never` or a whole number of days in the range.
     case neverOrDays(ClosedRange<Int>)
+    /// Base64 of exactly this many bytes (a symmetric key).
+    case base64Key(bytes: Int)
 
     /// Returns the value in canonical form, or why it is invalid.
     public func validate(_ raw: String) -> Result<String, SettingProblem.Reason> {
@@ -76,6 +78,11 @@ public enum ValidationRule: Sendable {
                 return .failure(.init("`\(raw)` is neither never nor a number of days \(range.lowerBound)…\(range.upperBound)"))
             }
             return .success(String(days))
+        case .base64Key(let bytes):
+            guard let data = Data(base64Encoded: value), data.count == bytes else {
+                return .failure(.init("the value is not the base64 of \(bytes) bytes (make one with `openssl rand -base64 \(bytes)`)"))
+            }
+            return .success(value)
         }
     }
 }
@@ -147,6 +154,10 @@ public enum SettingsRegistry {
         .init(attribute: "svcpkgMaxRecipients", multiValued: false, defaultValues: ["100"], rule: .integer(1...10000), summary: "recipients per SMTP transaction"),
         .init(attribute: "svcpkgMaxConnectionsPerUser", multiValued: false, defaultValues: ["20"], rule: .integer(1...100_000), summary: "IMAP connections of one user on one node"),
         .init(attribute: "svcpkgImapPollInterval", multiValued: false, defaultValues: ["1000"], rule: .integer(100...60_000), summary: "milliseconds between checks for changes elsewhere while an IMAP session IDLEs"),
+        .init(attribute: "svcpkgWebSessionKey", multiValued: false, defaultValues: [], rule: .base64Key(bytes: 32),
+              summary: "cluster key sealing web-mail session cookies, base64 of 32 bytes (unset: web login disabled)"),
+        .init(attribute: "svcpkgWebSessionLifetime", multiValued: false, defaultValues: ["43200"], rule: .integer(300...2_592_000),
+              summary: "seconds a web-mail login lasts"),
     ]
 
     public static let byAttribute: [String: SettingDefinition] = Dictionary(

@@ -4,6 +4,7 @@ import Logging
 import MessageCache
 import NIOPosix
 import ServiceLifecycle
+import Web
 
 public enum NodeStartError: Error, CustomStringConvertible {
     case noConfig(ldapError: String, cachePath: String)
@@ -76,6 +77,16 @@ public struct NodeServer {
             logger.error("message cache unavailable; IMAP SEARCH scans message files", metadata: ["error": "\(error)"])
             messageCache = nil
         }
+        let web: WebMail?
+        do {
+            web = try WebMail(services: WebMailServices(mail: mail, messageCache: messageCache), logger: logger)
+        } catch {
+            logger.error("web-mail unavailable: its page templates do not parse", metadata: ["error": "\(error)"])
+            web = nil
+        }
+        if snapshot.nodeConfig.modules.contains(.web), snapshot.nodeConfig.webSessionKey == nil {
+            logger.warning("web login disabled: no svcpkgWebSessionKey in LDAP (base64 of 32 random bytes on cn=cluster)")
+        }
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: ConfigWatcher(directory: directory, runtime: runtime, cache: cache, logger: logger)),
@@ -86,7 +97,7 @@ public struct NodeServer {
                     signer: DKIMSigningService(logger: logger), fileThreads: fileThreads, logger: logger)),
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
                 .init(service: ListenerSupervisor(
-                    runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail, messageCache: messageCache), tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
+                    runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail, messageCache: messageCache), web: web, tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
