@@ -420,13 +420,17 @@ public final class WebMail: Sendable {
         let envelope = view.envelope
         var data: [String: Any] = [
             "folder": folder.name, "folders": nav, "uid": uid, "subject": envelope.subject.map { $0.isEmpty ? "(no subject)" : $0 } ?? "(no subject)",
-            "from": MessageView.display(envelope.from), "to": MessageView.display(envelope.to), "cc": MessageView.display(envelope.cc),
-            "date": envelope.date ?? "", "back": Self.folderLink(folder.name), "flagged": loaded.stored.flags.contains(.flagged),
+            "from": MessageView.display(envelope.from), "date": envelope.date ?? "", "back": Self.folderLink(folder.name), "flagged": loaded.stored.flags.contains(.flagged),
             "targets": names.filter { $0 != folder.name }.map { ["name": $0] },
             "reply": "/compose?mode=reply&folder=\(URLQuery.encode(folder.name))&uid=\(uid)",
             "replyAll": "/compose?mode=replyall&folder=\(URLQuery.encode(folder.name))&uid=\(uid)",
             "forward": "/compose?mode=forward&folder=\(URLQuery.encode(folder.name))&uid=\(uid)",
         ]
+        // Mustache shows a section for any string, the empty one too: only present headers are set.
+        let addressFields: [(key: String, entries: [AddressListEntry])] = [("to", envelope.to), ("cc", envelope.cc)]
+        for field in addressFields where !field.entries.isEmpty {
+            data[field.key] = MessageView.display(field.entries)
+        }
         let partBase = "/part?folder=\(URLQuery.encode(folder.name))&uid=\(uid)&part="
         var blocked = false
         switch view.body {

@@ -65,9 +65,19 @@ def web_login(cluster, address: str) -> requests.Session:
     return session
 
 
+def smtp_any(cluster):
+    """SMTP straight to the first node that answers (a test may have one node down)."""
+    for node in cluster.nodes:
+        try:
+            return smtp(cluster, node)
+        except OSError:
+            continue
+    raise AssertionError("no node accepts SMTP")
+
+
 def deliver(cluster, to: str, subject: str, body: str = "Hello there.\r\n", sender: str = "sender@elsewhere.test",
             headers: str = "") -> None:
-    with smtp(cluster) as client:
+    with smtp_any(cluster) as client:
         client.sendmail(sender, [to], (f"From: Sender <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
                                        f"Message-ID: <{uuid.uuid4().hex}@elsewhere.test>\r\n"
                                        f"Date: Mon, 7 Dec 2026 10:00:00 +0000\r\n{headers}\r\n{body}").encode())
@@ -139,6 +149,7 @@ def test_post_without_csrf_token_is_refused(cluster, user):
     done = session.post(base(cluster) + "/action", data={"_csrf": hidden("_csrf", page.text), "folder": "INBOX", "uid": uid,
                                                          "action": "flag"}, allow_redirects=False, timeout=10)
     assert done.status_code == 303
+    client.select("INBOX")  # a fresh view: the flag was set by another session (maybe on another node)
     assert b"\\Flagged" in client.uid("FETCH", uid, "(FLAGS)")[1][0]
     client.logout()
 
@@ -196,6 +207,40 @@ def test_live_updates_announce_new_mail(cluster, user):
             assert time.monotonic() < deadline, f"no change event; got {seen}"
         data = next(lines)
         assert data.startswith("data: ") and '"exists":1' in data
+
+
+def test_flag_set_over_imap_on_another_node_is_announced(cluster, user):
+    subject = "f-" + uuid.uuid4().hex[:8]
+    deliver(cluster, user, subject)
+    session = web_login(cluster, user)
+    with session.get(base(cluster) + "/events?folder=INBOX", stream=True, timeout=30) as stream:
+        lines = stream.iter_lines(decode_unicode=True)
+        assert next(lines).startswith("retry:")
+        for node in cluster.nodes:
+            client = imaplib.IMAP4(cluster.node_ip(node), cluster.port("IMAP"), timeout=15)
+            client.login(user, PASSWORD)
+            client.select("INBOX")
+            client.uid("STORE", "1", "+FLAGS", f"(\\Flagged $seen-on-{node})")
+            client.logout()
+            deadline = time.monotonic() + 15
+            for line in lines:
+                if line == "event: change":
+                    break
+                assert time.monotonic() < deadline, f"no change event after the STORE on {node}"
+    page = session.get(base(cluster) + "/mail", timeout=10)
+    assert 'aria-label="flagged"' in page.text
+
+
+def test_search_finds_body_text(cluster, user):
+    word = "zebra" + uuid.uuid4().hex[:6]
+    deliver(cluster, user, "s-first", body=f"Nothing here.\r\n")
+    deliver(cluster, user, "s-second", body=f"The {word} is in this one.\r\n")
+    session = web_login(cluster, user)
+    found = session.get(base(cluster) + "/search", params={"folder": "INBOX", "q": word}, timeout=10)
+    assert found.status_code == 200
+    assert "s-second" in found.text and "s-first" not in found.text
+    by_subject = session.get(base(cluster) + "/search", params={"folder": "INBOX", "q": "s-first"}, timeout=10)
+    assert "s-first" in by_subject.text and "s-second" not in by_subject.text
 
 
 def test_hostile_requests_change_nothing(cluster, user):
@@ -316,14 +361,14 @@ def test_browser_reads_and_replies_with_an_attachment(cluster, user, peer, tmp_p
         assert b"In-Reply-To: <" in raw
         client = imap_login(cluster, peer)
         client.select("INBOX")
-        found = client.uid("SEARCH", "SUBJECT", f"Re: {subject}")[1][0].split()
+        found = client.uid("SEARCH", "SUBJECT", f"\"Re: {subject}\"")[1][0].split()
         assert len(found) == 1
         fetched = client.uid("FETCH", found[0], "(BODY.PEEK[])")[1][0][1]
         assert b"dGhlIGF0dGFjaGVkIG5vdGVzCg==" in fetched  # "the attached notes\n" in base64
         client.logout()
         mine = imap_login(cluster, user)
         assert mine.select("Sent")[0] == "OK"
-        assert len(mine.uid("SEARCH", "SUBJECT", f"Re: {subject}")[1][0].split()) == 1
+        assert len(mine.uid("SEARCH", "SUBJECT", f"\"Re: {subject}\"")[1][0].split()) == 1
         mine.select("INBOX")
         flags = mine.uid("FETCH", mine.uid("SEARCH", "SUBJECT", subject)[1][0].split()[0], "(FLAGS)")[1][0]
         assert b"\\Answered" in flags and b"\\Seen" in flags
@@ -434,7 +479,7 @@ def test_browser_renders_every_xss_vector_safely(cluster, user, browser):
     try:
         vectors = xss_vectors()
         tag = "x-" + uuid.uuid4().hex[:8]
-        with smtp(cluster) as client:
+        with smtp_any(cluster) as client:
             for number, vector in enumerate(vectors):
                 # Every remote URL points at the recorder, so any fetch shows up there.
                 html = re.sub(r"(https?:)?//[A-Za-z0-9.-]+(:\d+)?", foreign, vector)
@@ -449,7 +494,7 @@ def test_browser_renders_every_xss_vector_safely(cluster, user, browser):
         cluster.wait_for(lambda: len(imap_uids(cluster, user)) >= len(vectors), timeout=60, what="all vector messages")
         browser_login(cluster, browser, user)
         for uid in imap_uids(cluster, user):
-            browser.get(base(cluster) + f"/message?folder=INBOX&uid={uid}")
+            browser.get(base(cluster) + f"/message?folder=INBOX&uid={uid.decode()}")
             assert_no_alert(browser)
             body = browser.find_element(By.CSS_SELECTOR, "section.content")
             assert "vector" in body.text, f"uid {uid}: the message did not render"
@@ -462,8 +507,28 @@ def test_browser_renders_every_xss_vector_safely(cluster, user, browser):
         assert_no_alert(browser)
         assert Recorder.requests == [], f"requests reached the foreign host: {Recorder.requests}"
         shot(browser, "xss-vector")
+        # Control: the recorder does see a fetch when the user allows remote images, and the
+        # image's onload handler still does not run.
+        control = next(n for n, v in enumerate(vectors) if "remote.example/x.png" in v and "onload" in v)
+        uid = uid_with_subject(cluster, user, f"{tag} {control}")
+        browser.get(base(cluster) + f"/message?folder=INBOX&uid={uid}&images=1")
+        cluster.wait_for(lambda: Recorder.requests, timeout=10, what="the allowed remote image to be fetched")
+        assert_no_alert(browser)
     finally:
         server.shutdown()
+
+
+def uid_with_subject(cluster, address: str, subject: str) -> str:
+    client = imap_login(cluster, address)
+    try:
+        client.select("INBOX", readonly=True)
+        for uid in client.uid("SEARCH", "SUBJECT", f'"{subject}"')[1][0].split():
+            header = client.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0][1]
+            if header.strip() == f"Subject: {subject}".encode():
+                return uid.decode()
+        raise AssertionError(f"no message with subject {subject}")
+    finally:
+        client.logout()
 
 
 def imap_uids(cluster, address: str) -> list[bytes]:
