@@ -53,6 +53,7 @@ struct WebSecurityMiddleware: RouterMiddleware {
     static let alwaysServed: Set<String> = ["/healthz", "/metrics"]
 
     func handle(_ request: Request, context: WebRequestContext, next: (Request, WebRequestContext) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
         var response: Response
         do {
             if !mail.services.settings.enabled, !Self.alwaysServed.contains(request.uri.path) {
@@ -75,6 +76,11 @@ struct WebSecurityMiddleware: RouterMiddleware {
                 auth: nil, status: .internalServerError)
         }
         Self.addHeaders(&response)
+        // W3C Server Timing (browser devtools and bench/web_bench.py read it): the time the node
+        // spent before the response head (for a stream, before its first byte).
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        response.headers[HTTPField.Name("Server-Timing")!] = "app;dur=\(String(format: "%.2f", milliseconds))"
         if let node = mail.services.settings.nodeName { response.headers[HTTPField.Name("X-Served-By")!] = node }
         return response
     }
