@@ -52,13 +52,15 @@ public struct OutgoingMessage: Sendable {
         return (to + cc + bcc).filter { seen.insert($0.lowercased()).inserted }
     }
 
-    /// The message bytes. `messageID` without angle brackets.
-    public func render(date: Date, messageID: String, boundarySeed: String) -> [UInt8] {
+    /// The message bytes. `messageID` without angle brackets. `includeBcc`: a draft keeps its
+    /// Bcc recipients in a Bcc field; a message being sent never does.
+    public func render(date: Date, messageID: String, boundarySeed: String, includeBcc: Bool = false) -> [UInt8] {
         var header = ""
         header += "Date: \(RFC5322Date.string(date))\r\n"
         header += "From: <\(from)>\r\n"
         if !to.isEmpty { header += "To: " + to.map { "<\($0)>" }.joined(separator: ",\r\n ") + "\r\n" }
         if !cc.isEmpty { header += "Cc: " + cc.map { "<\($0)>" }.joined(separator: ",\r\n ") + "\r\n" }
+        if includeBcc, !bcc.isEmpty { header += "Bcc: " + bcc.map { "<\($0)>" }.joined(separator: ",\r\n ") + "\r\n" }
         header += "Subject: \(HeaderText.encode(subject))\r\n"
         header += "Message-ID: <\(messageID)>\r\n"
         if let inReplyTo = inReplyTo.map(HeaderText.singleLine), !inReplyTo.isEmpty { header += "In-Reply-To: \(inReplyTo)\r\n" }

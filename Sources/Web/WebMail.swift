@@ -352,6 +352,8 @@ public final class WebMail: Sendable {
         ]
         if pageNumber > 1 { data["newer"] = link(pageNumber - 1) }
         if pageNumber < pages { data["older"] = link(pageNumber + 1) }
+        if query.first("sent") == "1" { notice = "Your message was sent." }
+        if query.first("saved") == "1" { notice = "The draft was saved." }
         if let notice { data["notice"] = notice }
         let live = "/events?folder=\(URLQuery.encode(folder.name))"
         return page(title: folder.name, template: "mailbox", data: data, auth: auth, live: live, autoreload: !searching && pageNumber == 1)
@@ -376,7 +378,7 @@ public final class WebMail: Sendable {
             let summaries = try services.summaries(store: store, folder: snapshot.folder, uidValidity: snapshot.uidValidity, messages: newest)
             let lowered = needle.lowercased()
             let uids = summaries.filter { $0.value.subject.lowercased().contains(lowered) || $0.value.from.lowercased().contains(lowered) }.keys
-            return (Set(uids), snapshot.messages.count > newest.count || needle.count < 3 ? true : false)
+            return (Set(uids), snapshot.messages.count > newest.count || needle.count < 3)
         }
     }
 
@@ -396,10 +398,12 @@ public final class WebMail: Sendable {
             throw WebError.notFound("The message is no longer in \(folder.name) (moved or deleted elsewhere).")
         }
         let store = auth.store
-        guard let bytes = try await services.blocking({ try store.readMessage(stored, in: folder, maxBytes: Self.maxDisplayBytes) }) else {
+        // Reading and parsing (up to the display limit) on the file threads.
+        let view = try await services.blocking { try store.readMessage(stored, in: folder, maxBytes: Self.maxDisplayBytes).map(MessageView.init) }
+        guard let view else {
             throw WebError.notFound("The message is no longer in \(folder.name) (moved or deleted elsewhere).")
         }
-        return LoadedMessage(folder: folder, stored: stored, view: MessageView(bytes))
+        return LoadedMessage(folder: folder, stored: stored, view: view)
     }
 
     func message(_ request: Request, _ context: WebRequestContext) async throws -> Response {
@@ -456,6 +460,9 @@ public final class WebMail: Sendable {
             ]
         }
         data["hasAttachments"] = !view.attachments.isEmpty
+        if loaded.stored.flags.contains(.draft) {
+            data["editDraft"] = "/compose?mode=draft&folder=\(URLQuery.encode(folder.name))&uid=\(uid)"
+        }
         var response = page(title: envelope.subject ?? "Message", template: "message", data: data, auth: auth)
         if showImages {
             // The user asked for this message's remote images: only this page may load them.
@@ -539,7 +546,25 @@ public final class WebMail: Sendable {
         let identities = await services.identities(of: auth.session.user)
         var data: [String: Any] = ["heading": "New message", "to": query.first("to") ?? ""]
         var fromAddress = auth.session.user
-        if let mode = query.first("mode").flatMap(MessageView.ComposeMode.init(rawValue:)) {
+        if query.first("mode") == "draft" {
+            let reference = "\(query.first("uid") ?? ""):\(query.first("folder") ?? "")"
+            guard let draft = try await referencedDraft(reference, store: auth.store) else {
+                throw WebError.notFound("There is no such draft (sent or deleted elsewhere?).")
+            }
+            let envelope = draft.view.envelope
+            data["heading"] = "Draft"
+            data["to"] = MessageView.addresses(envelope.to).joined(separator: ", ")
+            data["cc"] = MessageView.addresses(envelope.cc).joined(separator: ", ")
+            data["bcc"] = MessageView.addresses(envelope.bcc).joined(separator: ", ")
+            data["subject"] = envelope.subject ?? ""
+            data["text"] = draft.view.quotableText.replacingOccurrences(of: "\r\n", with: "\n")
+            data["inReplyTo"] = envelope.inReplyTo ?? ""
+            data["references"] = draft.view.structure.root.fields.first("References").map { HeaderText.singleLine(String(decoding: $0, as: UTF8.self)) } ?? ""
+            data["draft"] = reference
+            data["draftAttachments"] = draft.view.attachments.map { ["name": $0.filename ?? "attachment"] }
+            data["hasDraftAttachments"] = !draft.view.attachments.isEmpty
+            if let sender = MessageView.addresses(envelope.from).first { fromAddress = sender }
+        } else if let mode = query.first("mode").flatMap(MessageView.ComposeMode.init(rawValue:)) {
             let loaded = try await loadMessage(auth, query)
             let draft = loaded.view.draft(mode, own: identities)
             data["to"] = draft.to
@@ -572,7 +597,7 @@ public final class WebMail: Sendable {
         let identities = await services.identities(of: auth.session.user)
         func again(_ error: String) -> Response {
             var data: [String: Any] = ["heading": "New message", "error": error]
-            for name in ["to", "cc", "bcc", "subject", "text", "forward", "replied"] { data[name] = form.first(name) ?? "" }
+            for name in ["to", "cc", "bcc", "subject", "text", "forward", "replied", "draft"] { data[name] = form.first(name) ?? "" }
             data["inReplyTo"] = form.first("in_reply_to") ?? ""
             data["references"] = form.first("references") ?? ""
             data["forwardNote"] = !(form.first("forward") ?? "").isEmpty
@@ -592,8 +617,17 @@ public final class WebMail: Sendable {
         } catch {
             return again("Recipients: \(error).")
         }
-        guard !(to + cc + bcc).isEmpty else { return again("Add at least one recipient.") }
+        let saving = form.first("save") == "draft"
+        guard saving || !(to + cc + bcc).isEmpty else { return again("Add at least one recipient.") }
         let store = auth.store
+        // A draft being edited: its attachments go with the new version, which replaces it.
+        var previousDraft: (folder: MailFolderName, uid: UInt32, view: MessageView)?
+        if let reference = form.first("draft"), !reference.isEmpty {
+            guard let draft = try await referencedDraft(reference, store: store) else {
+                return again("The draft was changed or sent elsewhere; copy your text and start a new message.")
+            }
+            previousDraft = draft
+        }
         var forwarded: [UInt8]?
         if let reference = form.first("forward"), !reference.isEmpty {
             guard let original = try await referencedMessage(reference, store: store) else {
@@ -601,22 +635,31 @@ public final class WebMail: Sendable {
             }
             forwarded = original.bytes
         }
-        var outgoing = OutgoingMessage(
+        let uploads = form.files.filter { $0.field == "attachment" }.map {
+            OutgoingMessage.Attachment(filename: $0.filename, contentType: $0.contentType, data: $0.data)
+        }
+        let outgoing = OutgoingMessage(
             from: sender, to: to, cc: cc, bcc: bcc, subject: form.first("subject") ?? "",
             text: (form.first("text") ?? "").replacingOccurrences(of: "\r\n", with: "\n"),
             inReplyTo: form.first("in_reply_to"), references: form.first("references"),
-            attachments: form.files.filter { $0.field == "attachment" }.map {
-                OutgoingMessage.Attachment(filename: $0.filename, contentType: $0.contentType, data: $0.data)
-            },
+            attachments: (previousDraft.map { Self.attachments(of: $0.view) } ?? []) + uploads,
             forwarded: forwarded)
         guard outgoing.recipients.count <= AddressInput.maxRecipients else { return again("Too many recipients.") }
         let domain = sender.split(separator: "@").last.map(String.init) ?? "localhost"
         let id = Base64URL.encode((0..<15).map { _ in UInt8.random(in: 0...255) })
-        let bytes = outgoing.render(date: Date(), messageID: "\(id)@\(domain)", boundarySeed: id)
+        let bytes = outgoing.render(date: Date(), messageID: "\(id)@\(domain)", boundarySeed: id, includeBcc: saving)
         guard bytes.count <= settings.maxMessageSize else {
             return again("The message is \(ByteCountText.format(bytes.count)); the largest allowed is \(ByteCountText.format(settings.maxMessageSize)).")
         }
-        outgoing.attachments = []
+        if saving {
+            let drafts = try await services.blocking { () -> MailFolderName in
+                let drafts = try store.ensureDefaultFolders()[.drafts] ?? .inbox
+                _ = try store.append([MailStore.Appended(bytes: bytes, flags: [.draft, .seen])], to: drafts)
+                return drafts
+            }
+            if let previousDraft { try await removeDraft(previousDraft.folder, uid: previousDraft.uid, store: store) }
+            return Self.redirect(Self.folderLink(drafts.name) + "&saved=1")
+        }
         do {
             try await services.submit(message: bytes, sender: sender, recipients: outgoing.recipients, user: auth.session.user, remoteAddress: request.clientAddress(context))
         } catch let error as WebSubmitError {
@@ -628,6 +671,7 @@ public final class WebMail: Sendable {
             let sent = try store.ensureDefaultFolders()[.sent] ?? .inbox
             _ = try store.append([MailStore.Appended(bytes: bytes, flags: [.seen])], to: sent)
         }
+        if let previousDraft { try await removeDraft(previousDraft.folder, uid: previousDraft.uid, store: store) }
         if let replied, let original = try await referencedMessage(replied, store: store) {
             let folder = original.folder
             let uid = original.uid
@@ -635,6 +679,34 @@ public final class WebMail: Sendable {
         }
         logger.info("web message sent", metadata: ["user": "\(auth.session.user)", "recipients": "\(outgoing.recipients.count)", "size": "\(bytes.count)"])
         return Self.redirect(Self.folderLink("INBOX") + "&sent=1")
+    }
+
+    /// A draft named as `uid:folder`: only a message flagged \Draft in the Drafts folder (a
+    /// form cannot get any other message deleted).
+    func referencedDraft(_ reference: String, store: MailStore) async throws -> (folder: MailFolderName, uid: UInt32, view: MessageView)? {
+        guard let found = try await referencedMessage(reference, store: store) else { return nil }
+        let folder = found.folder
+        let uid = found.uid
+        let isDraft = try await services.blocking {
+            try store.ensureDefaultFolders()[.drafts] == folder && store.sync(folder).message(uid: uid)?.flags.contains(.draft) == true
+        }
+        return isDraft ? (folder, uid, MessageView(found.bytes)) : nil
+    }
+
+    func removeDraft(_ folder: MailFolderName, uid: UInt32, store: MailStore) async throws {
+        _ = try await services.blocking {
+            _ = try store.store(folder, uids: [uid], .add, flags: [.deleted])
+            return try store.expunge(folder, uids: [uid])
+        }
+    }
+
+    /// The attachments of a message, to send again (a draft's).
+    static func attachments(of view: MessageView) -> [OutgoingMessage.Attachment] {
+        view.attachments.compactMap { part in
+            view.content(of: part.path).map {
+                OutgoingMessage.Attachment(filename: part.filename ?? "attachment", contentType: part.mediaType, data: $0.data)
+            }
+        }
     }
 
     /// A message named as `uid:folder` in a compose form.

@@ -124,6 +124,7 @@ enum WebTemplates {
         <dt>Date</dt><dd>{{date}}</dd>
         </dl>
         <div class="toolbar">
+        {{#editDraft}}<a class="button" href="{{editDraft}}" accesskey="e">Edit draft</a>{{/editDraft}}
         <a class="button" href="{{reply}}" accesskey="r">Reply</a>
         <a class="button secondary" href="{{replyAll}}" accesskey="a">Reply all</a>
         <a class="button secondary" href="{{forward}}" accesskey="f">Forward</a>
@@ -164,6 +165,7 @@ enum WebTemplates {
         <input type="hidden" name="references" value="{{references}}">
         <input type="hidden" name="forward" value="{{forward}}">
         <input type="hidden" name="replied" value="{{replied}}">
+        <input type="hidden" name="draft" value="{{draft}}">
         <label for="from">From</label>
         <select id="from" name="from">{{#identities}}<option value="{{address}}"{{#selected}} selected{{/selected}}>{{address}}</option>{{/identities}}</select>
         <label for="to">To</label>
@@ -177,9 +179,10 @@ enum WebTemplates {
         <label for="text">Message</label>
         <textarea id="text" name="text">{{text}}</textarea>
         {{#forwardNote}}<p>The original message is attached.</p>{{/forwardNote}}
+        {{#hasDraftAttachments}}<p>Attached from the draft: {{#draftAttachments}}<span class="count">{{name}}</span> {{/draftAttachments}}</p>{{/hasDraftAttachments}}
         <label for="attachments">Attachments (up to {{maxUpload}} in all)</label>
         <input id="attachments" type="file" name="attachment" multiple>
-        <div class="toolbar"><button type="submit" id="send">Send</button> <a href="/mail">Cancel</a></div>
+        <div class="toolbar"><button type="submit" id="send">Send</button> <button type="submit" name="save" value="draft" id="save-draft" class="secondary">Save draft</button> <a href="/mail">Cancel</a></div>
         </form>
         </section>
         """

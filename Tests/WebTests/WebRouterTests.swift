@@ -334,6 +334,61 @@ struct Browser {
         }
     }
 
+    static func multipart(_ fields: [(name: String, value: String)], file: (name: String, content: String)? = nil) -> String {
+        var body = fields.map { "--B\r\nContent-Disposition: form-data; name=\"\($0.name)\"\r\n\r\n\($0.value)\r\n" }.joined()
+        if let file {
+            body += "--B\r\nContent-Disposition: form-data; name=\"attachment\"; filename=\"\(file.name)\"\r\nContent-Type: text/plain\r\n\r\n\(file.content)\r\n"
+        }
+        return body + "--B--\r\n"
+    }
+
+    @Test func draftsAreSavedEditedAndSentWithTheirAttachments() async throws {
+        let services = try TestWebServices()
+        defer { services.remove() }
+        try await Self.app(services).test(.router) { client in
+            let browser = try await Self.login(client)
+            let token = try await Self.csrf(client, browser)
+            var headers: HTTPFields = [.contentType: "multipart/form-data; boundary=B"]
+            headers.append(contentsOf: browser.cookieHeader)
+            let first: [(name: String, value: String)] = [
+                ("_csrf", token), ("from", "alice@example.org"), ("to", ""), ("cc", ""), ("bcc", "hidden@example.org"),
+                ("subject", "Plans"), ("text", "First thoughts"), ("save", "draft"),
+            ]
+            let saved = try await client.execute(uri: "/send", method: .post, headers: headers, body: ByteBuffer(string: Self.multipart(first, file: ("plan.txt", "the plan"))))
+            #expect(saved.status == .seeOther)
+            #expect(services.submitted.withLockedValue { $0.isEmpty })
+            let store = try services.mailStore(for: "alice@example.org")
+            let drafts = try #require(try store.ensureDefaultFolders()[.drafts])
+            let draft = try #require(try store.sync(drafts).messages.first)
+            #expect(draft.flags.contains(.draft))
+            let view = String(buffer: try await client.execute(uri: "/message?folder=Drafts&uid=\(draft.uid)", method: .get, headers: browser.cookieHeader).body)
+            #expect(view.contains("Edit draft"))
+            let edit = String(buffer: try await client.execute(uri: "/compose?mode=draft&folder=Drafts&uid=\(draft.uid)", method: .get, headers: browser.cookieHeader).body)
+            #expect(edit.contains("value=\"hidden@example.org\""))
+            #expect(edit.contains("First thoughts"))
+            #expect(edit.contains("plan.txt"))
+            #expect(Browser.hidden("draft", in: edit) == "\(draft.uid):Drafts")
+            // Another message's reference is not a draft: nothing can be deleted through it.
+            try services.deliver("From: bob@example.org\r\nSubject: keep me\r\n\r\nx\r\n")
+            let notDraft = try await client.execute(uri: "/compose?mode=draft&folder=INBOX&uid=1", method: .get, headers: browser.cookieHeader)
+            #expect(notDraft.status == .notFound)
+            let second: [(name: String, value: String)] = [
+                ("_csrf", token), ("from", "alice@example.org"), ("to", "bob@example.org"), ("cc", ""), ("bcc", "hidden@example.org"),
+                ("subject", "Plans"), ("text", "Final"), ("draft", "\(draft.uid):Drafts"),
+            ]
+            let sent = try await client.execute(uri: "/send", method: .post, headers: headers, body: ByteBuffer(string: Self.multipart(second)))
+            #expect(sent.status == .seeOther)
+            let queued = try #require(services.submitted.withLockedValue { $0 }.first)
+            #expect(queued.recipients == ["bob@example.org", "hidden@example.org"])
+            #expect(!String(decoding: queued.message, as: UTF8.self).contains("Bcc:"))
+            let message = MessageView(queued.message)
+            #expect(message.attachments.map(\.filename) == ["plan.txt"])
+            #expect(message.attachments.first.flatMap { message.content(of: $0.path)?.data } == Array("the plan".utf8))
+            #expect(try store.sync(drafts).messages.isEmpty)
+            #expect(try store.sync(.inbox).messages.count == 1)
+        }
+    }
+
     @Test func logoutEverywhereRevokesOldCookies() async throws {
         let services = try TestWebServices()
         defer { services.remove() }
