@@ -27,6 +27,9 @@ public final class WebMail: Sendable {
     let library: MustacheLibrary
     let logger: Logger
     let snapshots = FolderSnapshotCache()
+    /// Live-update streams per user on this node.
+    let streams = NIOLockedValueBox<[String: Int]>([:])
+    static let maxStreamsPerUser = 8
     private let epochs = NIOLockedValueBox<[String: (epoch: UInt64, read: Date)]>([:])
 
     public init(services: any WebServices, logger: Logger) throws {
@@ -733,12 +736,33 @@ public final class WebMail: Sendable {
         let snapshots = self.snapshots
         let interval = max(0.2, services.settings.pollInterval)
         let start = try await loadSnapshot(store, folder)
+        let user = auth.session.user.lowercased()
+        let epoch = auth.session.epoch
         let body = ResponseBody { writer in
+            // Counted while the stream runs, so a page opened in many tabs cannot hold more
+            // than a few polling loops on this node; the others are told to come back later.
+            let admitted = self.streams.withLockedValue { streams -> Bool in
+                guard streams[user, default: 0] < Self.maxStreamsPerUser else { return false }
+                streams[user, default: 0] += 1
+                return true
+            }
+            guard admitted else {
+                try await writer.write(ByteBuffer(string: "retry: 60000\n: too many live streams for this user on this node\n\n"))
+                try await writer.finish(nil)
+                return
+            }
+            defer {
+                self.streams.withLockedValue { streams in
+                    let left = (streams[user] ?? 1) - 1
+                    streams[user] = left > 0 ? left : nil
+                }
+            }
             var last = start
             try await writer.write(ByteBuffer(string: "retry: 3000\n: connected\n\n"))
             let deadline = Date().addingTimeInterval(Self.eventStreamSeconds)
             var sinceWrite: TimeInterval = 0
-            while Date() < deadline, !Task.isCancelled {
+            // Ends when the user logs out everywhere (the browser's reconnect then gets 401).
+            while Date() < deadline, !Task.isCancelled, try await self.currentEpoch(store) <= epoch {
                 try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
                 sinceWrite += interval
                 let current = try await services.blocking { try snapshots.snapshot(store, folder) }

@@ -35,6 +35,7 @@ final class TestWebServices: WebServices {
 
     func authenticate(user: String, password: String, remoteAddress: String) async -> WebLoginResult {
         logins.withLockedValue { $0.append(remoteAddress) }
+        if password == "locked-out" { return .refused }
         return user == "alice@example.org" && password == "secret" ? .ok(address: "alice@example.org") : .invalid
     }
 
@@ -166,7 +167,11 @@ struct Browser {
             let wrong = try await client.execute(
                 uri: "/login", method: .post, headers: headers, body: ByteBuffer(string: "_login=\(nonce)&user=alice%40example.org&password=nope"))
             #expect(wrong.status == .unauthorized)
-            #expect(services.logins.withLockedValue { $0 } == ["198.51.100.7"])
+            #expect(services.logins.withLockedValue { $0 }.first == "198.51.100.7")
+            let locked = try await client.execute(
+                uri: "/login", method: .post, headers: headers, body: ByteBuffer(string: "_login=\(nonce)&user=alice%40example.org&password=locked-out"))
+            #expect(locked.status == .tooManyRequests)
+            #expect(String(buffer: locked.body).contains("Too many failed sign-ins"))
             let noNonce = try await client.execute(
                 uri: "/login", method: .post, headers: Self.form, body: ByteBuffer(string: "_login=\(nonce)&user=alice%40example.org&password=secret"))
             #expect(noNonce.status == .forbidden)

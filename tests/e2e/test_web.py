@@ -180,6 +180,9 @@ def test_session_survives_killing_the_serving_node(cluster, user):
 def test_logout_everywhere(cluster, user):
     phone = web_login(cluster, user)
     laptop = web_login(cluster, user)
+    stream = phone.get(base(cluster) + "/events?folder=INBOX", stream=True, timeout=30)
+    lines = stream.iter_lines(decode_unicode=True)
+    assert next(lines).startswith("retry:")
     page = laptop.get(base(cluster) + "/mail", timeout=10)
     out = laptop.post(base(cluster) + "/logout-everywhere", data={"_csrf": hidden("_csrf", page.text)},
                       allow_redirects=False, timeout=10)
@@ -188,6 +191,11 @@ def test_logout_everywhere(cluster, user):
     time.sleep(2.5)
     for _ in range(4):
         assert phone.get(base(cluster) + "/mail", allow_redirects=False, timeout=10).status_code == 303
+    # The phone's live stream ends too.
+    started = time.monotonic()
+    for _ in lines:
+        assert time.monotonic() - started < 10, "the event stream outlived the session"
+    stream.close()
 
 
 def test_live_updates_announce_new_mail(cluster, user):
