@@ -94,10 +94,13 @@ public struct EffectiveConfig: Sendable, Equatable, Codable {
                     fallback = lowerLayer(below: firstProblem.dn, layers: layers, definition: definition)
                 }
                 chosen = fallback
+                // Problems reach logs and /healthz: secret values are never spelled out.
+                let shown = { (values: [String]) in SettingsRegistry.displayed(definition.attribute, values).joined(separator: " ") }
+                let keptText = fallback.values.isEmpty ? "(unset)" : shown(fallback.values)
                 problems.append(SettingProblem(
-                    dn: firstProblem.dn, attribute: definition.attribute, value: firstProblem.value,
+                    dn: firstProblem.dn, attribute: definition.attribute, value: shown([firstProblem.value]),
                     reason: firstProblem.reason,
-                    keeping: "\(fallback.values.isEmpty ? "(unset)" : fallback.values.joined(separator: " ")) from \(fallback.source)"))
+                    keeping: "\(keptText) from \(fallback.source)"))
             }
             settings[key] = chosen ?? ResolvedSetting(values: definition.defaultValues, source: .builtInDefault)
         }

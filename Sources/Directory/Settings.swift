@@ -160,6 +160,14 @@ public enum SettingsRegistry {
               summary: "seconds a web-mail login lasts"),
     ]
 
+    /// Settings whose values are secrets: `svcpkg config show` says whether they are set, not what they are.
+    public static let secretAttributes: Set<String> = ["svcpkgWebSessionKey", "svcpkgSmarthostPassword"]
+
+    /// Values as logs, `/healthz` and `config show` may print them: secrets as `(secret)`.
+    public static func displayed(_ attribute: String, _ values: [String]) -> [String] {
+        secretAttributes.contains(attribute) ? values.map { _ in "(secret)" } : values
+    }
+
     public static let byAttribute: [String: SettingDefinition] = Dictionary(
         uniqueKeysWithValues: all.map { ($0.attribute.lowercased(), $0) })
 

@@ -110,5 +110,11 @@ import Testing
             #expect(NodeConfig(config).webSessionKey == nil)
         }
         #expect(NodeConfig(EffectiveConfig.resolve(nodeName: "n2", cluster: nil, node: nil, previous: nil)).webSessionKey == nil)
+        // A bad value on the node keeps the cluster's key, and the problem (logged, in /healthz) never shows either.
+        let mixed = EffectiveConfig.resolve(
+            nodeName: "n2", cluster: cluster(["svcpkgWebSessionKey": [key]]), node: node(["svcpkgWebSessionKey": ["c2VjcmV0"]]), previous: nil)
+        #expect(NodeConfig(mixed).webSessionKey == (0..<32).map { UInt8($0) })
+        #expect(mixed.problems.count == 1)
+        #expect(!mixed.problems[0].description.contains(key) && !mixed.problems[0].description.contains("c2VjcmV0"))
     }
 }
