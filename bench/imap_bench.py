@@ -137,6 +137,8 @@ def big_mailbox(host: str, port: int, user: str, index_wait: float) -> dict[str,
     results["first SELECT"], _ = timed(client, "SELECT INBOX")
     results["second SELECT"], _ = timed(client, "SELECT INBOX")
     results["FETCH 1:* (FLAGS ENVELOPE)"], fetched = timed(client, "FETCH 1:* (FLAGS ENVELOPE)")
+    # Again: svcpkg answers from its node-local ENVELOPE cache, Dovecot from its index cache.
+    results["FETCH ENVELOPE (again)"], _ = timed(client, "FETCH 1:* (FLAGS ENVELOPE)")
     results["SEARCH TEXT (first)"], _ = timed(client, "SEARCH TEXT haystackneedle")
     results["SEARCH TEXT (again)"], _ = timed(client, "SEARCH TEXT haystackneedle")
     # svcpkg indexes a big folder in the background after its first search: wait for a search
@@ -284,8 +286,8 @@ def pids_of(pattern: str) -> list[int]:
 
 def report(name: str, big: dict, mixed_rate: float, idle_kib: float | None) -> None:
     print(f"{name}:")
-    for key in ("first SELECT", "second SELECT", "FETCH 1:* (FLAGS ENVELOPE)", "SEARCH TEXT (first)", "SEARCH TEXT (again)",
-                "SEARCH TEXT (settled)"):
+    for key in ("first SELECT", "second SELECT", "FETCH 1:* (FLAGS ENVELOPE)", "FETCH ENVELOPE (again)", "SEARCH TEXT (first)",
+                "SEARCH TEXT (again)", "SEARCH TEXT (settled)"):
         print(f"  {key:28s} {big[key]:8.2f} s")
     print(f"  {'(settled after)':28s} {big['settled after']:8.1f} s")
     print(f"  {'mixed workload':28s} {mixed_rate:8.0f} ops/s")
@@ -357,8 +359,8 @@ def main() -> None:
         theirs_idle = idle(DOVECOT_IP, DOVECOT_PORT, users, args.idle, lambda: pids_of("dovecot")) if args.idle else None
         report("dovecot", theirs_big, theirs_mixed, theirs_idle)
         print("ratios svcpkg/dovecot (time: below 1 is faster; rate: above 1 is faster; memory: below 1 is smaller):")
-        for key in ("first SELECT", "second SELECT", "FETCH 1:* (FLAGS ENVELOPE)", "SEARCH TEXT (first)", "SEARCH TEXT (again)",
-                "SEARCH TEXT (settled)"):
+        for key in ("first SELECT", "second SELECT", "FETCH 1:* (FLAGS ENVELOPE)", "FETCH ENVELOPE (again)", "SEARCH TEXT (first)",
+                "SEARCH TEXT (again)", "SEARCH TEXT (settled)"):
             print(f"  {key:28s} {ours_big[key] / max(theirs_big[key], 1e-6):6.2f}")
         print(f"  {'mixed workload':28s} {ours_mixed / theirs_mixed:6.2f}")
         if ours_idle is not None and theirs_idle:

@@ -7,6 +7,8 @@ extension IMAPSession {
     static let fetchBatchSize = 32
     /// What is read of a message for ENVELOPE alone: the header, however long it is in practice.
     static let envelopeHeaderBytes = 128 * 1024
+    /// Summaries written to the cache in one transaction.
+    static let summaryWriteBatch = 2048
 
     /// FETCH and UID FETCH (RFC 9051 §6.4.5): one `* n FETCH` per message still in the store,
     /// in the order of `uids`. Fetching a body section without PEEK sets `\Seen` first (in a
@@ -37,6 +39,7 @@ extension IMAPSession {
             }
         }
 
+        var toCache: [UInt32: ParsedSummary] = [:]
         var start = 0
         while start < uids.count {
             let batch = Array(uids[start..<min(uids.count, start + Self.fetchBatchSize)])
@@ -48,7 +51,7 @@ extension IMAPSession {
             }
             let wanted = attributes
             let addFlags = markedSeen
-            let responses: [IMAPUntaggedResponse] = try await blocking {
+            let (responses, computed): ([IMAPUntaggedResponse], [UInt32: ParsedSummary]) = try await blocking {
                 // A cache that fails is only slower: the files are read as without one.
                 let cached = (try? summaryCache?.summaries(
                     user: cacheKey.user, folder: cacheKey.folder, uidValidity: cacheKey.uidValidity, uids: messages.map(\.1.uid))) ?? [:]
@@ -78,11 +81,16 @@ extension IMAPSession {
                     }
                     responses.append(.fetch(sequence, items))
                 }
-                if !computed.isEmpty {
-                    try? summaryCache?.storeSummaries(
-                        user: cacheKey.user, folder: cacheKey.folder, uidValidity: cacheKey.uidValidity, computed)
+                return (responses, computed)
+            }
+            // Kept in a few big transactions rather than one per batch.
+            toCache.merge(computed) { $1 }
+            if toCache.count >= Self.summaryWriteBatch || (start >= uids.count && !toCache.isEmpty) {
+                let summaries = toCache
+                toCache = [:]
+                _ = try? await blocking {
+                    try summaryCache?.storeSummaries(user: cacheKey.user, folder: cacheKey.folder, uidValidity: cacheKey.uidValidity, summaries)
                 }
-                return responses
             }
             fetchedMessages += responses.count
             for response in responses { try await send(.untagged(response)) }
