@@ -38,7 +38,7 @@ public struct WebAsset: Sendable {
         .layout { display: flex; gap: 1rem; padding: 1rem; }
         nav.folders { flex: 0 0 12rem; }
         nav.folders ul { list-style: none; margin: 0; padding: 0; }
-        nav.folders li a { display: flex; justify-content: space-between; padding: .25rem .5rem; border-radius: 4px; text-decoration: none; }
+        nav.folders li a { display: flex; justify-content: space-between; gap: .5rem; padding: .25rem .5rem; border-radius: 4px; text-decoration: none; }
         nav.folders li a.current { background: var(--soft); font-weight: 600; }
         .count { color: var(--muted); }
         section.content { flex: 1 1 auto; min-width: 0; }
@@ -63,6 +63,7 @@ public struct WebAsset: Sendable {
         form.compose label { display: block; margin-top: .6rem; font-weight: 600; }
         form.compose input[type=text], form.compose textarea, form.compose select { width: 100%; }
         form.compose textarea { min-height: 16rem; }
+        form.compose textarea.short { min-height: 6rem; }
         .narrow { max-width: 60rem; margin: 0 auto; padding: 1rem; }
         .login { max-width: 22rem; margin: 4rem auto; padding: 1.5rem; border: 1px solid var(--line); border-radius: 8px; }
         .login label { display: block; margin-top: .8rem; }
@@ -73,7 +74,7 @@ public struct WebAsset: Sendable {
           .layout { flex-direction: column; padding: .5rem; }
           nav.folders { flex: none; }
           nav.folders ul { display: flex; flex-wrap: wrap; gap: .25rem; }
-          table.messages td.from { display: none; }
+          table.messages .from { display: none; }
         }
         """
 

@@ -64,6 +64,8 @@ public final class WebMail: Sendable {
         router.get("/compose") { request, context in try await self.compose(request, context) }
         router.post("/send") { request, context in try await self.send(request, context) }
         router.get("/events") { request, context in try await self.events(request, context) }
+        router.get("/settings") { request, context in try await self.settingsPage(request, context) }
+        router.post("/settings") { request, context in try await self.saveSettings(request, context) }
     }
 
     // MARK: - Sessions
@@ -547,7 +549,11 @@ public final class WebMail: Sendable {
         let auth = try await authenticate(request)
         let query = Self.query(request)
         let identities = await services.identities(of: auth.session.user)
-        var data: [String: Any] = ["heading": "New message", "to": query.first("to") ?? ""]
+        let store = auth.store
+        let signature = try await services.blocking { try UserSignature.read(store) }
+        // The signature goes under the user's text: before the quote of a reply or forward.
+        let signed = signature.isEmpty ? "" : "\n\n-- \n" + signature
+        var data: [String: Any] = ["heading": "New message", "to": query.first("to") ?? "", "text": signed]
         var fromAddress = auth.session.user
         if query.first("mode") == "draft" {
             let reference = "\(query.first("uid") ?? ""):\(query.first("folder") ?? "")"
@@ -573,7 +579,7 @@ public final class WebMail: Sendable {
             data["to"] = draft.to
             data["cc"] = draft.cc
             data["subject"] = draft.subject
-            data["text"] = draft.text
+            data["text"] = signed + draft.text
             data["inReplyTo"] = draft.inReplyTo ?? ""
             data["references"] = draft.references ?? ""
             data["heading"] = mode == .forward ? "Forward" : "Reply"
@@ -723,6 +729,32 @@ public final class WebMail: Sendable {
         return (folder, uid, bytes)
     }
 
+    // MARK: Settings
+
+    func settingsPage(_ request: Request, _ context: WebRequestContext) async throws -> Response {
+        let auth = try await authenticate(request)
+        let store = auth.store
+        let signature = try await services.blocking { try UserSignature.read(store) }
+        var data: [String: Any] = [
+            "signature": signature, "identities": await services.identities(of: auth.session.user).map { ["address": $0] },
+            "maxSignature": UserSignature.maxBytes,
+        ]
+        if Self.query(request).first("saved") == "1" { data["notice"] = "Saved." }
+        return page(title: "Settings", template: "settings", data: data, auth: auth)
+    }
+
+    func saveSettings(_ request: Request, _ context: WebRequestContext) async throws -> Response {
+        let form = try await Self.readForm(request, limit: Self.maxSmallFormBytes)
+        let auth = try await authenticate(request, form: form)
+        let signature = (form.first("signature") ?? "").replacingOccurrences(of: "\r\n", with: "\n")
+        guard signature.utf8.count <= UserSignature.maxBytes else {
+            throw WebError.badRequest("The signature is longer than \(UserSignature.maxBytes) bytes.")
+        }
+        let store = auth.store
+        try await services.blocking { try UserSignature.write(signature, to: store) }
+        return Self.redirect("/settings?saved=1")
+    }
+
     // MARK: Live updates
 
     /// Server-sent events: `change` whenever the folder's messages or flags change (new mail,
@@ -832,6 +864,29 @@ enum RevocationEpoch {
         let next = try read(store) + 1
         try AtomicFile.write(Array("\(next)\n".utf8), to: path(store), mode: 0o600)
         return next
+    }
+}
+
+/// The user's signature: `svcpkg-web-signature` in the home on the shared tree (plain UTF-8
+/// text), so every node has it.
+enum UserSignature {
+    static let fileName = "svcpkg-web-signature"
+    static let maxBytes = 4096
+
+    /// Blocking.
+    static func read(_ store: MailStore) throws -> String {
+        do {
+            return String(decoding: try AtomicFile.read(store.homeDirectory + "/" + fileName, maxBytes: maxBytes), as: UTF8.self)
+        } catch {
+            if error.isNotFound { return "" }
+            throw error
+        }
+    }
+
+    /// Blocking.
+    static func write(_ signature: String, to store: MailStore) throws {
+        _ = try store.changeToken(.inbox)  // makes the home if the user never had mail
+        try AtomicFile.write(Array(signature.utf8), to: store.homeDirectory + "/" + fileName, mode: 0o600)
     }
 }
 

@@ -394,6 +394,35 @@ struct Browser {
         }
     }
 
+    @Test func signatureIsKeptOnTheSharedTreeAndAddedToNewMessages() async throws {
+        let services = try TestWebServices()
+        defer { services.remove() }
+        try services.deliver("From: Bob <bob@example.org>\r\nSubject: Hi\r\n\r\nHello Alice\r\n")
+        try await Self.app(services).test(.router) { client in
+            let browser = try await Self.login(client)
+            let settings = String(buffer: try await client.execute(uri: "/settings", method: .get, headers: browser.cookieHeader).body)
+            #expect(settings.contains("al@example.org"))
+            let token = try #require(Browser.hidden("_csrf", in: settings))
+            var headers = Self.form
+            headers.append(contentsOf: browser.cookieHeader)
+            let refused = try await client.execute(uri: "/settings", method: .post, headers: headers, body: ByteBuffer(string: "signature=forged"))
+            #expect(refused.status == .forbidden)
+            let tooLong = try await client.execute(
+                uri: "/settings", method: .post, headers: headers, body: ByteBuffer(string: "_csrf=\(token)&signature=" + String(repeating: "x", count: 5000)))
+            #expect(tooLong.status == .badRequest)
+            let saved = try await client.execute(uri: "/settings", method: .post, headers: headers, body: ByteBuffer(string: "_csrf=\(token)&signature=Alice+%3C3%0D%0AExample+Org"))
+            #expect(saved.status == .seeOther)
+            let store = try services.mailStore(for: "alice@example.org")
+            #expect(try UserSignature.read(store) == "Alice <3\nExample Org")
+            let compose = String(buffer: try await client.execute(uri: "/compose", method: .get, headers: browser.cookieHeader).body)
+            #expect(compose.contains("\n\n-- \nAlice &lt;3\nExample Org</textarea>"))
+            let reply = String(buffer: try await client.execute(uri: "/compose?mode=reply&folder=INBOX&uid=1", method: .get, headers: browser.cookieHeader).body)
+            let signatureAt = try #require(reply.range(of: "-- \nAlice"))
+            let quoteAt = try #require(reply.range(of: "&gt; Hello Alice"))
+            #expect(signatureAt.lowerBound < quoteAt.lowerBound)
+        }
+    }
+
     @Test func logoutEverywhereRevokesOldCookies() async throws {
         let services = try TestWebServices()
         defer { services.remove() }

@@ -344,6 +344,12 @@ def test_browser_reads_and_replies_with_an_attachment(cluster, user, peer, tmp_p
         link = driver.find_element(By.LINK_TEXT, subject)
         assert "unread" in link.find_element(By.XPATH, "./ancestor::tr").get_attribute("class")
         shot(driver, "inbox")
+        # Readable on a phone: nothing wider than the screen.
+        driver.set_window_size(390, 844)
+        shot(driver, "inbox-phone")
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        driver.set_window_size(1280, 900)
+        link = driver.find_element(By.LINK_TEXT, subject)
         link.click()
         wait_url(driver, "/message")
         assert "Can you send me the file?" in driver.find_element(By.CSS_SELECTOR, "pre.text-body").text
