@@ -840,53 +840,58 @@ final class FolderSnapshotCache: Sendable {
     }
 }
 
-/// The per-user revocation epoch on the shared tree: `svcpkg-web-epoch` in the user's home.
-/// Sessions made before the epoch was raised are refused on every node.
-enum RevocationEpoch {
-    static let fileName = "svcpkg-web-epoch"
-
-    static func path(_ store: MailStore) -> String { store.homeDirectory + "/" + fileName }
-
-    /// Blocking.
-    static func read(_ store: MailStore) throws -> UInt64 {
+/// Small per-user files of the web-mail in the user's home on the shared tree (beside
+/// `Maildir/`), so that every node sees them. Written whole (temp + fsync + rename).
+enum HomeFile {
+    /// Blocking. nil when the file does not exist.
+    static func read(_ name: String, in store: MailStore, maxBytes: Int) throws -> [UInt8]? {
         do {
-            let bytes = try AtomicFile.read(path(store), maxBytes: 64)
-            return UInt64(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            return try AtomicFile.read(store.homeDirectory + "/" + name, maxBytes: maxBytes)
         } catch {
-            if error.isNotFound { return 0 }
+            if error.isNotFound { return nil }
             throw error
         }
     }
 
+    /// Blocking.
+    static func write(_ bytes: [UInt8], _ name: String, in store: MailStore) throws {
+        _ = try store.changeToken(.inbox)  // makes the home if the user never had mail
+        try AtomicFile.write(bytes, to: store.homeDirectory + "/" + name, mode: 0o600)
+    }
+}
+
+/// The per-user revocation epoch: `svcpkg-web-epoch` in the home. Sessions made before the
+/// epoch was raised are refused on every node.
+enum RevocationEpoch {
+    static let fileName = "svcpkg-web-epoch"
+
+    /// Blocking.
+    static func read(_ store: MailStore) throws -> UInt64 {
+        guard let bytes = try HomeFile.read(fileName, in: store, maxBytes: 64) else { return 0 }
+        return UInt64(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
     /// Blocking. Returns the new epoch.
     static func raise(_ store: MailStore) throws -> UInt64 {
-        _ = try store.changeToken(.inbox)  // makes the home if the user never had mail
         let next = try read(store) + 1
-        try AtomicFile.write(Array("\(next)\n".utf8), to: path(store), mode: 0o600)
+        try HomeFile.write(Array("\(next)\n".utf8), fileName, in: store)
         return next
     }
 }
 
-/// The user's signature: `svcpkg-web-signature` in the home on the shared tree (plain UTF-8
-/// text), so every node has it.
+/// The user's signature: `svcpkg-web-signature` in the home (plain UTF-8 text).
 enum UserSignature {
     static let fileName = "svcpkg-web-signature"
     static let maxBytes = 4096
 
     /// Blocking.
     static func read(_ store: MailStore) throws -> String {
-        do {
-            return String(decoding: try AtomicFile.read(store.homeDirectory + "/" + fileName, maxBytes: maxBytes), as: UTF8.self)
-        } catch {
-            if error.isNotFound { return "" }
-            throw error
-        }
+        try HomeFile.read(fileName, in: store, maxBytes: maxBytes).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
     /// Blocking.
     static func write(_ signature: String, to store: MailStore) throws {
-        _ = try store.changeToken(.inbox)  // makes the home if the user never had mail
-        try AtomicFile.write(Array(signature.utf8), to: store.homeDirectory + "/" + fileName, mode: 0o600)
+        try HomeFile.write(Array(signature.utf8), fileName, in: store)
     }
 }
 
