@@ -28,10 +28,10 @@ extension WebMail {
         let total = candidates.count
         let pages = max(1, (total + pageSize - 1) / pageSize)
         let pageNumber = min(max(1, Int(query.first("page") ?? "") ?? 1), pages)
-        // Newest first: the UID list is in arrival order, so the page is a slice from the end.
-        let end = total - (pageNumber - 1) * pageSize
-        let start = max(0, end - pageSize)
-        let slice = Array(candidates[start..<max(start, end)].reversed())
+        let order = query.first("order").flatMap(ListOrder.init(rawValue:)) ?? .newest
+        let ordered = order.apply(candidates)
+        let start = min(total, (pageNumber - 1) * pageSize)
+        let slice = Array(ordered[start..<min(total, start + pageSize)])
         let services = self.services
         let uidValidity = snapshot.uidValidity
         let summaries = try await services.blocking { try services.summaries(store: store, folder: folder, uidValidity: uidValidity, messages: slice) }
@@ -46,22 +46,52 @@ extension WebMail {
             ]
         }
         func link(_ page: Int) -> String {
-            searching ? "/search?folder=\(URLQuery.encode(folder.name))&q=\(URLQuery.encode(needle))&page=\(page)" : Self.folderLink(folder.name, page: page)
+            var link = searching ? "/search?folder=\(URLQuery.encode(folder.name))&q=\(URLQuery.encode(needle))&page=\(page)" : Self.folderLink(folder.name, page: page)
+            if order != .newest { link += (link.contains("?") ? "&" : "?") + "order=\(order.rawValue)" }
+            return link
         }
         var data: [String: Any] = [
             "folder": folder.name, "folders": nav, "messages": rows, "empty": rows.isEmpty, "query": needle,
             "heading": searching ? "Search “\(needle)” in \(folder.name)" : folder.name,
             "targets": names.filter { $0 != folder.name }.map { ["name": $0] },
             "reload": link(pageNumber),
-            "range": total == 0 ? "" : "\((pageNumber - 1) * pageSize + 1)–\((pageNumber - 1) * pageSize + slice.count) of \(total)",
+            "range": total == 0 ? "" : "\(start + 1)–\(start + slice.count) of \(total)",
+            "orders": ListOrder.allCases.map { ["value": $0.rawValue, "label": $0.label, "selected": $0 == order] },
+            "searchAction": searching ? "/search" : "/mail",
         ]
+        if searching { data["q"] = needle }
         if pageNumber > 1 { data["newer"] = link(pageNumber - 1) }
         if pageNumber < pages { data["older"] = link(pageNumber + 1) }
         if query.first("sent") == "1" { notice = "Your message was sent." }
         if query.first("saved") == "1" { notice = "The draft was saved." }
         if let notice { data["notice"] = notice }
         let live = "/events?folder=\(URLQuery.encode(folder.name))"
-        return page(title: folder.name, template: "mailbox", data: data, auth: auth, live: live, autoreload: !searching && pageNumber == 1)
+        return page(title: folder.name, template: "mailbox", data: data, auth: auth, live: live, autoreload: !searching && pageNumber == 1 && order == .newest)
+    }
+
+    /// Orders the list can be shown in. All work on the folder snapshot alone (UIDs in arrival
+    /// order and flags), so they cost the same on a 100,000-message folder as on a small one.
+    enum ListOrder: String, CaseIterable {
+        case newest, oldest, unread, flagged
+
+        var label: String {
+            switch self {
+            case .newest: "Newest first"
+            case .oldest: "Oldest first"
+            case .unread: "Unread first"
+            case .flagged: "Flagged first"
+            }
+        }
+
+        func apply(_ messages: [StoredMessage]) -> [StoredMessage] {
+            let newestFirst = Array(messages.reversed())
+            switch self {
+            case .newest: return newestFirst
+            case .oldest: return messages
+            case .unread: return newestFirst.filter { !$0.flags.contains(.seen) } + newestFirst.filter { $0.flags.contains(.seen) }
+            case .flagged: return newestFirst.filter { $0.flags.contains(.flagged) } + newestFirst.filter { !$0.flags.contains(.flagged) }
+            }
+        }
     }
 
     func loadSnapshot(_ store: MailStore, _ folder: MailFolderName) async throws -> FolderSnapshot {

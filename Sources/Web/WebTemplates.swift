@@ -72,6 +72,13 @@ enum WebTemplates {
         <h1 id="folder-title">{{heading}}</h1>
         <p id="live-banner" class="banner hidden" role="status">This folder changed. <a href="{{reload}}">Reload</a></p>
         {{#notice}}<p class="banner" role="status">{{notice}}</p>{{/notice}}
+        <form method="get" action="{{searchAction}}" class="toolbar">
+        <input type="hidden" name="folder" value="{{folder}}">
+        {{#q}}<input type="hidden" name="q" value="{{q}}">{{/q}}
+        <label for="order">Order</label>
+        <select id="order" name="order">{{#orders}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/orders}}</select>
+        <button type="submit" class="secondary">Show</button>
+        </form>
         <form method="post" action="/action">
         <input type="hidden" name="_csrf" value="{{csrf}}">
         <input type="hidden" name="folder" value="{{folder}}">

@@ -241,6 +241,9 @@ struct Browser {
             #expect(first.contains(">INBOX<") && first.contains(">60<"))
             let second = String(buffer: try await client.execute(uri: "/mail?folder=INBOX&page=2", method: .get, headers: browser.cookieHeader).body)
             #expect(second.contains("äp number 10<") && second.contains("äp number 1<"))
+            let oldest = String(buffer: try await client.execute(uri: "/mail?folder=INBOX&order=oldest", method: .get, headers: browser.cookieHeader).body)
+            #expect(oldest.contains("äp number 1<") && oldest.contains("äp number 50<") && !oldest.contains("äp number 51<"))
+            #expect(oldest.contains("/mail?folder=INBOX&amp;page=2&amp;order=oldest"))
             let message = try await client.execute(uri: "/message?folder=INBOX&uid=7", method: .get, headers: browser.cookieHeader)
             #expect(message.status == .ok)
             #expect(String(buffer: message.body).contains("body 7"))
@@ -264,6 +267,12 @@ struct Browser {
             let unread = try await client.execute(uri: "/action", method: .post, headers: headers, body: ByteBuffer(string: "_csrf=\(token)&folder=INBOX&uid=7&action=unread&return=https%3A%2F%2Fevil.example"))
             #expect(unread.headers[.location] == "/mail?folder=INBOX")
             #expect(try store.sync(.inbox).message(uid: 7)?.flags.contains(.seen) == false)
+            // Unread first: the two messages opened now (read) go to the end, on page 2 of 58 messages.
+            for uid in [60, 59] { _ = try await client.execute(uri: "/message?folder=INBOX&uid=\(uid)", method: .get, headers: browser.cookieHeader) }
+            let unreadFirst = String(buffer: try await client.execute(uri: "/mail?folder=INBOX&order=unread&page=2", method: .get, headers: browser.cookieHeader).body)
+            #expect(unreadFirst.contains("äp number 59<") && unreadFirst.contains("äp number 60<"))
+            let newestFirst = String(buffer: try await client.execute(uri: "/mail?folder=INBOX", method: .get, headers: browser.cookieHeader).body)
+            #expect(newestFirst.contains("äp number 60<"))
         }
     }
 
