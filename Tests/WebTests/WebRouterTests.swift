@@ -432,6 +432,31 @@ struct Browser {
         }
     }
 
+    @Test func oversizedUploadsAreRefusedAndNothingIsSent() async throws {
+        let services = try TestWebServices()
+        defer { services.remove() }
+        try await Self.app(services).test(.router) { client in
+            let browser = try await Self.login(client)
+            let token = try await Self.csrf(client, browser)
+            var headers: HTTPFields = [.contentType: "multipart/form-data; boundary=B"]
+            headers.append(contentsOf: browser.cookieHeader)
+            let fields: [(name: String, value: String)] = [("_csrf", token), ("from", "alice@example.org"), ("to", "bob@example.org"), ("subject", "big")]
+            // Over the form limit (the message size plus 1 MiB): refused before parsing.
+            let huge = Self.multipart(fields, file: ("big.bin", String(repeating: "x", count: 2_200_000)))
+            let refused = try await client.execute(uri: "/send", method: .post, headers: headers, body: ByteBuffer(string: huge))
+            #expect(refused.status == .contentTooLarge)
+            // Under the form limit but over the message size once encoded: the form comes back.
+            let large = Self.multipart(fields, file: ("big.bin", String(repeating: "x", count: 900_000)))
+            let again = try await client.execute(uri: "/send", method: .post, headers: headers, body: ByteBuffer(string: large))
+            #expect(again.status == .unprocessableContent)
+            #expect(String(buffer: again.body).contains("the largest allowed is 1.0 MB"))
+            #expect(services.submitted.withLockedValue { $0.isEmpty })
+            let store = try services.mailStore(for: "alice@example.org")
+            let sent = try #require(try store.ensureDefaultFolders()[.sent])
+            #expect(try store.sync(sent).messages.isEmpty)
+        }
+    }
+
     @Test func logoutEverywhereRevokesOldCookies() async throws {
         let services = try TestWebServices()
         defer { services.remove() }
