@@ -108,6 +108,14 @@ final class WebMailServices: WebServices {
         return MessageSummary(header: Array(header.utf8))
     }
 
+    func sortFields(store: MailStore, snapshot: FolderSnapshot) throws -> [UInt32: MessageSummary]? {
+        guard let cache, let searchIndex,
+            try searchIndex.bringUpToDate(store: store, folder: snapshot.folder, uidValidity: snapshot.uidValidity, messages: snapshot.messages)
+        else { return nil }
+        let rows = try cache.cachedMessages(user: store.user.address, folder: snapshot.folder.name, uidValidity: snapshot.uidValidity)
+        return Dictionary(rows.map { ($0.key.uid, Self.summary($0)) }, uniquingKeysWith: { first, _ in first })
+    }
+
     func search(store: MailStore, snapshot: FolderSnapshot, needle: String) throws -> Set<UInt32>? {
         try searchIndex?.candidates(
             store: store, folder: snapshot.folder, uidValidity: snapshot.uidValidity, needle: needle, bodyOnly: false, messages: snapshot.messages)

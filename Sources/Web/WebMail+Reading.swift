@@ -28,10 +28,22 @@ extension WebMail {
         let total = candidates.count
         let pages = max(1, (total + pageSize - 1) / pageSize)
         let pageNumber = min(max(1, Int(query.first("page") ?? "") ?? 1), pages)
-        let order = query.first("order").flatMap(ListOrder.init(rawValue:)) ?? .newest
-        let ordered = order.apply(candidates)
-        let start = min(total, (pageNumber - 1) * pageSize)
-        let slice = Array(ordered[start..<min(total, start + pageSize)])
+        var order = query.first("order").flatMap(ListOrder.init(rawValue:)) ?? .newest
+        var ordered: [StoredMessage]
+        if order.needsCache {
+            if let uids = try await sortedUIDs(store: store, snapshot: snapshot, order: order) {
+                let allowed: Set<UInt32>? = searching ? Set(candidates.map(\.uid)) : nil
+                ordered = uids.filter { allowed?.contains($0) ?? true }.compactMap { snapshot.message(uid: $0) }
+            } else {
+                notice = "Sorting by \(order == .sender ? "sender" : "subject") needs this folder in the node's index, which is being built now; showing the newest first."
+                order = .newest
+                ordered = order.apply(candidates)
+            }
+        } else {
+            ordered = order.apply(candidates)
+        }
+        let start = min(ordered.count, (pageNumber - 1) * pageSize)
+        let slice = Array(ordered[start..<min(ordered.count, start + pageSize)])
         let services = self.services
         let uidValidity = snapshot.uidValidity
         let summaries = try await services.blocking { try services.summaries(store: store, folder: folder, uidValidity: uidValidity, messages: slice) }
@@ -69,10 +81,13 @@ extension WebMail {
         return page(title: folder.name, template: "mailbox", data: data, auth: auth, live: live, autoreload: !searching && pageNumber == 1 && order == .newest)
     }
 
-    /// Orders the list can be shown in. All work on the folder snapshot alone (UIDs in arrival
-    /// order and flags), so they cost the same on a 100,000-message folder as on a small one.
+    /// Orders the list can be shown in. The first four work on the folder snapshot alone (UIDs
+    /// in arrival order and flags), so they cost the same on a 100,000-message folder as on a
+    /// small one; sender and subject come from the node's message cache (`sortedUIDs`).
     enum ListOrder: String, CaseIterable {
-        case newest, oldest, unread, flagged
+        case newest, oldest, unread, flagged, sender, subject
+
+        var needsCache: Bool { self == .sender || self == .subject }
 
         var label: String {
             switch self {
@@ -80,7 +95,26 @@ extension WebMail {
             case .oldest: "Oldest first"
             case .unread: "Unread first"
             case .flagged: "Flagged first"
+            case .sender: "By sender"
+            case .subject: "By subject"
             }
+        }
+
+        /// The sort key of a message for `.sender` and `.subject`: lower-cased, and for the
+        /// subject without reply and forward prefixes, so a conversation stays together.
+        func key(_ summary: MessageSummary?) -> String {
+            guard let summary else { return "" }
+            guard self == .subject else { return summary.from.lowercased() }
+            var text = summary.subject.trimmingCharacters(in: .whitespaces).lowercased()
+            var stripped = true
+            while stripped {
+                stripped = false
+                for prefix in ["re:", "fwd:", "fw:", "aw:", "wg:"] where text.hasPrefix(prefix) {
+                    text = String(text.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+                    stripped = true
+                }
+            }
+            return text
         }
 
         func apply(_ messages: [StoredMessage]) -> [StoredMessage] {
@@ -90,8 +124,31 @@ extension WebMail {
             case .oldest: return messages
             case .unread: return newestFirst.filter { !$0.flags.contains(.seen) } + newestFirst.filter { $0.flags.contains(.seen) }
             case .flagged: return newestFirst.filter { $0.flags.contains(.flagged) } + newestFirst.filter { !$0.flags.contains(.flagged) }
+            case .sender, .subject: return newestFirst  // sorted by `sortedUIDs`
             }
         }
+    }
+
+    /// The folder's UIDs by sender or subject (ties: newest first), from the node's message
+    /// cache; kept per node for the folder's state (UIDVALIDITY, UIDNEXT, count), as flags do not
+    /// change it. nil while the cache does not hold the whole folder yet.
+    func sortedUIDs(store: MailStore, snapshot: FolderSnapshot, order: ListOrder) async throws -> [UInt32]? {
+        let key = [store.user.address, snapshot.folder.name, "\(snapshot.uidValidity)", "\(snapshot.uidNext)", "\(snapshot.messages.count)", order.rawValue]
+            .joined(separator: "\u{0}")
+        if let hit = sortedOrders.withLockedValue({ $0[key] }) { return hit }
+        let services = self.services
+        let sorted: [UInt32]? = try await services.blocking {
+            guard let fields = try services.sortFields(store: store, snapshot: snapshot) else { return nil }
+            let keyed = snapshot.messages.map { (key: order.key(fields[$0.uid]), uid: $0.uid) }
+            return keyed.sorted { $0.key != $1.key ? $0.key < $1.key : $0.uid > $1.uid }.map(\.uid)
+        }
+        if let sorted {
+            sortedOrders.withLockedValue { cache in
+                if cache.count >= Self.maxSortedOrders { cache.removeAll() }
+                cache[key] = sorted
+            }
+        }
+        return sorted
     }
 
     func loadSnapshot(_ store: MailStore, _ folder: MailFolderName) async throws -> FolderSnapshot {

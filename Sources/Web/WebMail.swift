@@ -27,6 +27,9 @@ public final class WebMail: Sendable {
     let library: MustacheLibrary
     let logger: Logger
     let snapshots = FolderSnapshotCache()
+    /// Folder orders by sender or subject (`sortedUIDs`), per folder state.
+    let sortedOrders = NIOLockedValueBox<[String: [UInt32]]>([:])
+    static let maxSortedOrders = 32
     /// Live-update streams per user on this node.
     let streams = NIOLockedValueBox<[String: Int]>([:])
     static let maxStreamsPerUser = 8

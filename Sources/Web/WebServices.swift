@@ -23,6 +23,10 @@ public protocol WebServices: Sendable {
     /// UIDs of messages whose header or body contains `needle`; nil when the index cannot
     /// answer (the caller then scans). Blocking: called inside `blocking`.
     func search(store: MailStore, snapshot: FolderSnapshot, needle: String) throws -> Set<UInt32>?
+    /// Subject and sender of every message of the folder, for sorting by them; nil while the
+    /// node's cache does not have the whole folder yet (it is then being indexed).
+    /// Blocking: called inside `blocking`.
+    func sortFields(store: MailStore, snapshot: FolderSnapshot) throws -> [UInt32: MessageSummary]?
     /// The current settings (cluster key, lifetime, limits); read per request so LDAP changes apply at once.
     var settings: WebSettings { get }
 }

@@ -61,6 +61,10 @@ final class TestWebServices: WebServices {
 
     func search(store: MailStore, snapshot: FolderSnapshot, needle: String) throws -> Set<UInt32>? { nil }
 
+    func sortFields(store: MailStore, snapshot: FolderSnapshot) throws -> [UInt32: MessageSummary]? {
+        try summaries(store: store, folder: snapshot.folder, uidValidity: snapshot.uidValidity, messages: snapshot.messages)
+    }
+
     func deliver(_ text: String) throws {
         _ = try mailStore(for: "alice@example.org").deliver(Array(text.utf8))
     }
@@ -273,6 +277,17 @@ struct Browser {
             #expect(unreadFirst.contains("äp number 59<") && unreadFirst.contains("äp number 60<"))
             let newestFirst = String(buffer: try await client.execute(uri: "/mail?folder=INBOX", method: .get, headers: browser.cookieHeader).body)
             #expect(newestFirst.contains("äp number 60<"))
+            // By subject: "äp number 10" < "äp number 11" < … as text; reply prefixes do not count.
+            try services.deliver("From: Zed <zed@example.org>\r\nSubject: Re: Fwd: äp number 100\r\n\r\nx\r\n")
+            let bySubject = String(buffer: try await client.execute(uri: "/mail?folder=INBOX&order=subject", method: .get, headers: browser.cookieHeader).body)
+            let ten = try #require(bySubject.range(of: ">äp number 10<"))
+            let hundred = try #require(bySubject.range(of: ">Re: Fwd: äp number 100<"))
+            let eleven = try #require(bySubject.range(of: ">äp number 11<"))
+            #expect(ten.lowerBound < hundred.lowerBound && hundred.lowerBound < eleven.lowerBound)
+            #expect(!bySubject.contains(">äp number 9<"))  // "9" sorts after "59": page 2
+            let bySender = String(buffer: try await client.execute(uri: "/mail?folder=INBOX&order=sender&page=2", method: .get, headers: browser.cookieHeader).body)
+            #expect(bySender.contains("Re: Fwd: äp number 100"))
+            #expect(bySender.contains("<option value=\"sender\" selected>"))
         }
     }
 

@@ -76,9 +76,9 @@ def smtp_any(cluster):
 
 
 def deliver(cluster, to: str, subject: str, body: str = "Hello there.\r\n", sender: str = "sender@elsewhere.test",
-            headers: str = "") -> None:
+            headers: str = "", name: str = "Sender") -> None:
     with smtp_any(cluster) as client:
-        client.sendmail(sender, [to], (f"From: Sender <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        client.sendmail(sender, [to], (f"From: {name} <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
                                        f"Message-ID: <{uuid.uuid4().hex}@elsewhere.test>\r\n"
                                        f"Date: Mon, 7 Dec 2026 10:00:00 +0000\r\n{headers}\r\n{body}").encode())
     wait_message(cluster, to, subject)
@@ -249,6 +249,23 @@ def test_search_finds_body_text(cluster, user):
     assert "s-second" in found.text and "s-first" not in found.text
     by_subject = session.get(base(cluster) + "/search", params={"folder": "INBOX", "q": "s-first"}, timeout=10)
     assert "s-first" in by_subject.text and "s-second" not in by_subject.text
+
+
+def test_list_orders(cluster, user):
+    tag = uuid.uuid4().hex[:6]
+    for subject, name in ((f"Re: {tag}-b", "Alice"), (f"{tag}-a", "Carol"), (f"{tag}-c", "Bob")):
+        deliver(cluster, user, subject, sender=f"{name.lower()}@elsewhere.test", name=name)
+    session = web_login(cluster, user)
+
+    def subjects(order: str) -> list[str]:
+        page = session.get(base(cluster) + "/mail", params={"folder": "INBOX", "order": order}, timeout=10)
+        assert page.status_code == 200 and "being built" not in page.text
+        return re.findall(rf">((?:Re: )?{tag}-[abc])</a>", page.text)
+
+    assert subjects("newest") == [f"{tag}-c", f"{tag}-a", f"Re: {tag}-b"]
+    assert subjects("oldest") == [f"Re: {tag}-b", f"{tag}-a", f"{tag}-c"]
+    assert subjects("subject") == [f"{tag}-a", f"Re: {tag}-b", f"{tag}-c"]
+    assert subjects("sender") == [f"Re: {tag}-b", f"{tag}-c", f"{tag}-a"]  # Alice, Bob, Carol
 
 
 def test_hostile_requests_change_nothing(cluster, user):
