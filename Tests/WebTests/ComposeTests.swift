@@ -75,8 +75,14 @@ import Testing
         #expect(view.content(of: attachment.path)?.data == Array(repeating: 0xff, count: 300))
     }
 
+    @Test func replyHeadersKeepOnlyMessageIDs() {
+        #expect(HeaderText.messageIDs("<a@x> junk <b@y>\r\nBcc: evil@example.org <c@z>", limit: 50) == "<a@x>\r\n <b@y>\r\n <c@z>")
+        #expect(HeaderText.messageIDs("<a@x> <b@y>", limit: 1) == "<b@y>")
+        #expect(HeaderText.messageIDs("<grüße@x> <> <ok@y", limit: 50) == "")
+    }
+
     @Test func quotedPrintableKeepsLinesShort() {
-        let encoded = QuotedPrintable.encode(Array(String(repeating: "é", count: 100).utf8))
+        let encoded = TransferEncoding.quotedPrintableEncoded(Array(String(repeating: "é", count: 100).utf8))
         #expect(encoded.split(separator: "\r\n").allSatisfy { $0.count <= 76 })
         let decoded = TransferEncoding(Array("quoted-printable".utf8)).decode(Array(encoded.utf8))
         #expect(decoded.map { String(decoding: $0, as: UTF8.self) } == String(repeating: "é", count: 100) + "\r\n")
