@@ -126,6 +126,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // IRC with IRCv3: message parser, session, channel logs on the shared tree, the hub
+        // that tails them, and the NIOAsyncChannel server.
+        .target(
+            name: "Chat",
+            dependencies: [
+                "ServerSupport",
+                "SharedTree",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "MessageCache",
             dependencies: [
@@ -160,6 +175,7 @@ let package = Package(
                 "SMTPClient",
                 "POP3",
                 "IMAP",
+                "Chat",
                 "DNSClient",
                 "MailAuth",
                 "MessageCache",
@@ -218,6 +234,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "ChatTests",
+            dependencies: ["Chat", "SharedTree", .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "IMAPTests", dependencies: ["IMAP", "SharedTree", "MailMessage"], swiftSettings: strict),
         .testTarget(
             name: "SMTPClientTests",
@@ -235,7 +256,7 @@ let package = Package(
         ),
         .testTarget(name: "DNSClientTests", dependencies: ["DNSClient"], swiftSettings: strict),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"], exclude: ["dkimpy_helper.py"], swiftSettings: strict),
-        .testTarget(name: "MessageCacheTests", dependencies: ["MessageCache"], swiftSettings: strict),
+        .testTarget(name: "MessageCacheTests", dependencies: ["MessageCache", "MailMessage"], swiftSettings: strict),
         .testTarget(
             name: "WebTests",
             dependencies: [

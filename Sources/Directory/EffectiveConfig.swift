@@ -199,6 +199,10 @@ public struct NodeConfig: Sendable, Equatable {
     public var pop3LoginDelay: Int
     public var maxConnectionsPerUser: Int
     public var imapPollInterval: Int
+    public var chatAllowGuests: Bool
+    public var chatPollInterval: Int
+    public var chatFloodBurst: Int
+    public var chatFloodRate: Int
     /// The web-mail cookie key (32 bytes); nil: web login is disabled.
     public var webSessionKey: [UInt8]?
     public var webSessionLifetime: Int
@@ -255,6 +259,10 @@ public struct NodeConfig: Sendable, Equatable {
         pop3LoginDelay = int("svcpkgPop3LoginDelay", 0)
         maxConnectionsPerUser = int("svcpkgMaxConnectionsPerUser", 20)
         imapPollInterval = int("svcpkgImapPollInterval", 1000)
+        chatAllowGuests = one("svcpkgChatAllowGuests") == "TRUE"
+        chatPollInterval = int("svcpkgChatPollInterval", 100)
+        chatFloodBurst = int("svcpkgChatFloodBurst", 20)
+        chatFloodRate = int("svcpkgChatFloodRate", 4)
         webSessionKey = one("svcpkgWebSessionKey").flatMap { Data(base64Encoded: $0) }.map { Array($0) }
         webSessionLifetime = int("svcpkgWebSessionLifetime", 43200)
     }

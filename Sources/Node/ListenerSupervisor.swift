@@ -1,3 +1,4 @@
+import Chat
 import Directory
 import Foundation
 import Hummingbird
@@ -22,6 +23,8 @@ public struct ListenerSupervisor: Service {
     let mail: MailServices
     let pop3: POP3MailServices
     let imap: IMAPMailServices
+    let chat: ChatServices
+    let chatHub: ChatHub
     /// The web-mail routes, mounted on the HTTP port; nil when they could not be set up.
     let web: WebMail?
     let tls: TLSContextProvider
@@ -29,13 +32,15 @@ public struct ListenerSupervisor: Service {
     let logger: Logger
 
     init(
-        runtime: NodeRuntime, mail: MailServices, pop3: POP3MailServices, imap: IMAPMailServices, web: WebMail?, tls: TLSContextProvider,
-        metrics: NodeMetrics, logger: Logger
+        runtime: NodeRuntime, mail: MailServices, pop3: POP3MailServices, imap: IMAPMailServices, chat: ChatServices, chatHub: ChatHub,
+        web: WebMail?, tls: TLSContextProvider, metrics: NodeMetrics, logger: Logger
     ) {
         self.runtime = runtime
         self.mail = mail
         self.pop3 = pop3
         self.imap = imap
+        self.chat = chat
+        self.chatHub = chatHub
         self.web = web
         self.tls = tls
         self.metrics = metrics
@@ -43,7 +48,7 @@ public struct ListenerSupervisor: Service {
     }
 
     /// Modules this build serves.
-    static let implementedModules: [ModuleName] = [.smtp, .submission, .pop3, .imap, .web]
+    static let implementedModules: [ModuleName] = [.smtp, .submission, .pop3, .imap, .chat, .web]
 
     /// One protocol listener: its name (as in /healthz), the module that enables it, its port, implicit TLS.
     struct ProtocolListener: Sendable {
@@ -61,6 +66,8 @@ public struct ListenerSupervisor: Service {
         ProtocolListener(name: "pop3s", module: .pop3, port: { $0.pop3sPort }, implicitTLS: true),
         ProtocolListener(name: "imap", module: .imap, port: { $0.imapPort }, implicitTLS: false),
         ProtocolListener(name: "imaps", module: .imap, port: { $0.imapsPort }, implicitTLS: true),
+        ProtocolListener(name: "irc", module: .chat, port: { $0.ircPort }, implicitTLS: false),
+        ProtocolListener(name: "ircs", module: .chat, port: { $0.ircsPort }, implicitTLS: true),
     ]
 
     struct Endpoint: Equatable, CustomStringConvertible {
@@ -229,6 +236,15 @@ public struct ListenerSupervisor: Service {
             }
             return try await IMAPServer.start(settings: settings, services: imap, logger: logger)
         }
+        if listener.module == .chat {
+            let pid = chatHub.pid
+            let settings = IRCServer.Settings(
+                host: endpoint.host, port: endpoint.port, implicitTLS: listener.implicitTLS, tlsContext: tlsContext
+            ) { loopback, tlsActive in
+                ChatServices.sessionConfiguration(runtime.snapshot.nodeConfig, loopback: loopback, tlsActive: tlsActive, pid: pid)
+            }
+            return try await IRCServer.start(settings: settings, hub: chatHub, services: chat, logger: logger)
+        }
         let isSubmission = listener.module == .submission
         let settings = SMTPServer.Settings(
             host: endpoint.host, port: endpoint.port, isSubmission: isSubmission, implicitTLS: listener.implicitTLS,
@@ -372,3 +388,4 @@ protocol ProtocolServer: Sendable {
 extension SMTPServer: ProtocolServer {}
 extension POP3Server: ProtocolServer {}
 extension IMAPServer: ProtocolServer {}
+extension IRCServer: ProtocolServer {}

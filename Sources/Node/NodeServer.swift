@@ -77,6 +77,7 @@ public struct NodeServer {
             logger.error("message cache unavailable; IMAP SEARCH scans message files", metadata: ["error": "\(error)"])
             messageCache = nil
         }
+        let chatHub = ChatHubService.makeHub(runtime: runtime, mail: mail, logger: logger)
         let web: WebMail?
         do {
             web = try WebMail(services: WebMailServices(mail: mail, messageCache: messageCache), logger: logger)
@@ -95,9 +96,12 @@ public struct NodeServer {
                     runtime: runtime, mail: mail,
                     outbound: OutboundDelivery(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, resolvers: mail.dnsResolvers, logger: logger),
                     signer: DKIMSigningService(logger: logger), fileThreads: fileThreads, logger: logger)),
+                .init(service: ChatHubService(hub: chatHub, runtime: runtime, directory: directory, fileThreads: fileThreads, logger: logger)),
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
                 .init(service: ListenerSupervisor(
-                    runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail, messageCache: messageCache), web: web, tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
+                    runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail, messageCache: messageCache),
+                    chat: ChatServices(mail: mail), chatHub: chatHub, web: web, tls: TLSContextProvider(logger: logger), metrics: metrics,
+                    logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

@@ -1,3 +1,5 @@
+import ServerSupport
+
 /// One message of the maildrop snapshot taken when the session locked it.
 public struct POP3MessageInfo: Sendable, Equatable {
     /// RFC 1939 §7: 1 to 70 characters in 0x21–0x7E, the same for this message in every
@@ -142,7 +144,7 @@ public struct POP3Session: Sendable {
     public private(set) var configuration: Configuration
     private(set) var phase: Phase = .authorization
     private(set) var waiting: Waiting = .none
-    private var framer = POP3LineFramer()
+    private var framer = LineFramer()
     private let parser: POP3CommandParser
     /// The name from a USER command, good for the PASS that comes right after it.
     private var pendingUser: String?

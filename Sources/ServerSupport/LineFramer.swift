@@ -1,11 +1,13 @@
-/// Splits client input into lines (ending at LF; one CR before it is dropped) with a bound:
+/// Splits client input into lines (POP3, IRC) (ending at LF; one CR before it is dropped) with a bound:
 /// a line longer than the limit is reported once as `.tooLong` and then thrown away up to
 /// its LF as it arrives, so an endless line costs no memory.
 ///
 /// Consumed input is dropped lazily (a read index, compacted when it passes half the
 /// buffer), so a read holding thousands of pipelined commands is split in linear time.
-struct POP3LineFramer: Sendable, Equatable {
-    enum Event: Sendable, Equatable {
+public struct LineFramer: Sendable, Equatable {
+    public init() {}
+
+    public enum Event: Sendable, Equatable {
         case line([UInt8])
         case tooLong
     }
@@ -19,14 +21,14 @@ struct POP3LineFramer: Sendable, Equatable {
     private var discarding = false
 
     /// Bytes received and not yet taken as lines.
-    var bufferedCount: Int { buffer.count - start }
+    public var bufferedCount: Int { buffer.count - start }
 
-    mutating func append(_ bytes: some Collection<UInt8>) {
+    public mutating func append(_ bytes: some Collection<UInt8>) {
         buffer.append(contentsOf: bytes)
     }
 
     /// Forgets everything buffered (after STLS: plaintext read ahead is never trusted).
-    mutating func reset() {
+    public mutating func reset() {
         buffer = []
         start = 0
         scanned = 0
@@ -35,7 +37,7 @@ struct POP3LineFramer: Sendable, Equatable {
 
     /// The next complete line (without CR LF) if it is at most `maxLength` octets, `.tooLong`
     /// once for a longer one, or nil when more input is needed.
-    mutating func next(maxLength: Int) -> Event? {
+    public mutating func next(maxLength: Int) -> Event? {
         defer { compact() }
         while true {
             guard let end = buffer[max(start, scanned)...].firstIndex(of: 0x0a) else {

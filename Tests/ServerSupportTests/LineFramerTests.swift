@@ -1,10 +1,10 @@
 import Testing
-@testable import POP3
+import ServerSupport
 
-@Suite struct POP3LineFramerTests {
+@Suite struct LineFramerTests {
     /// Feeds `pieces` one after another and collects the events, lines shown as text.
     func events(_ pieces: [String], maxLength: Int = 10) -> [String] {
-        var framer = POP3LineFramer()
+        var framer = LineFramer()
         var out: [String] = []
         for piece in pieces {
             framer.append(Array(piece.utf8))
@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func endlessLineIsNotBuffered() {
-        var framer = POP3LineFramer()
+        var framer = LineFramer()
         framer.append([UInt8](repeating: 0x41, count: 100))
         #expect(framer.next(maxLength: 10) == .tooLong)
         for _ in 0..<1000 {
@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func manyPipelinedLinesAreSplitInOrder() {
-        var framer = POP3LineFramer()
+        var framer = LineFramer()
         framer.append(Array((0..<5000).map { "NOOP \($0)\r\n" }.joined().utf8))
         var count = 0
         while case .line(let line)? = framer.next(maxLength: 20) {
