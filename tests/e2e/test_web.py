@@ -408,6 +408,43 @@ def test_browser_reads_and_replies_with_an_attachment(cluster, user, peer, tmp_p
         driver.quit()
 
 
+def test_browser_shows_new_mail_and_other_clients_changes_live(cluster, user):
+    from selenium.webdriver.common.by import By
+
+    first = "v-" + uuid.uuid4().hex[:8]
+    deliver(cluster, user, first)
+    driver = chromium()
+    try:
+        browser_login(cluster, driver, user)
+        driver.find_element(By.LINK_TEXT, first)
+        # New mail by SMTP: the open inbox shows it without the user doing anything.
+        second = "v-" + uuid.uuid4().hex[:8]
+        deliver(cluster, user, second)
+        cluster.wait_for(lambda: "/mail" in driver.current_url and second in driver.page_source, timeout=15,
+                         what="the new message in the open page")
+        # A flag set over IMAP on the last node shows up too.
+        client = imaplib.IMAP4(cluster.node_ip(cluster.nodes[-1]), cluster.port("IMAP"), timeout=15)
+        client.login(user, PASSWORD)
+        client.select("INBOX")
+        uid = client.uid("SEARCH", "SUBJECT", f'"{first}"')[1][0].split()[0]
+        client.uid("STORE", uid, "+FLAGS", "(\\Flagged)")
+        client.logout()
+
+        def starred():
+            from selenium.common.exceptions import WebDriverException
+
+            try:  # the page may be reloading right now
+                row = driver.find_element(By.LINK_TEXT, first).find_element(By.XPATH, "./ancestor::tr")
+                return row.find_elements(By.CSS_SELECTOR, ".flag")
+            except WebDriverException:
+                return []
+
+        cluster.wait_for(starred, timeout=15, what="the flag set over IMAP in the open page")
+        assert_no_alert(driver)
+    finally:
+        driver.quit()
+
+
 def test_browser_continues_after_the_serving_node_dies(cluster, user):
     from selenium.webdriver.common.by import By
 
