@@ -77,7 +77,7 @@ extension WebMail {
         if query.first("sent") == "1" { notice = "Your message was sent." }
         if query.first("saved") == "1" { notice = "The draft was saved." }
         if let notice { data["notice"] = notice }
-        let live = "/events?folder=\(URLQuery.encode(folder.name))"
+        let live = "/events?folder=\(URLQuery.encode(folder.name))&state=\(Self.folderState(snapshot))"
         return page(title: folder.name, template: "mailbox", data: data, auth: auth, live: live, autoreload: !searching && pageNumber == 1 && order == .newest)
     }
 

@@ -215,6 +215,14 @@ def test_live_updates_announce_new_mail(cluster, user):
             assert time.monotonic() < deadline, f"no change event; got {seen}"
         data = next(lines)
         assert data.startswith("data: ") and '"exists":1' in data
+    # A page that showed an older state of the folder hears of the change at once.
+    page = session.get(base(cluster) + "/mail", timeout=10)
+    live = re.search(r'data-live="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    assert "state=" in live
+    stale = re.sub(r"state=[^&]*", "state=0-0-0-0", live)
+    with session.get(base(cluster) + stale, stream=True, timeout=30) as stream:
+        lines = stream.iter_lines(decode_unicode=True)
+        assert [next(lines) for _ in range(4)][-1] == "event: change"
 
 
 def test_flag_set_over_imap_on_another_node_is_announced(cluster, user):
