@@ -103,7 +103,19 @@ public struct WebAsset: Sendable {
               if (banner) { banner.classList.remove("hidden"); }
             });
           }
-          // Keyboard: "/" focuses search, "c" composes (outside text fields).
+          // Keyboard (outside text fields): "/" search, "c" compose, "j"/"k" next/previous message
+          // in the list (Enter opens it), "x" selects it, "r" reply, "u" back to the folder.
+          function go(id) {
+            var link = document.getElementById(id);
+            if (link) { location.href = link.getAttribute("href"); }
+          }
+          function moveInList(step) {
+            var links = Array.prototype.slice.call(document.querySelectorAll("table.messages td.subject a"));
+            if (links.length === 0) { return; }
+            var index = links.indexOf(document.activeElement);
+            var next = index < 0 ? (step > 0 ? 0 : links.length - 1) : Math.min(links.length - 1, Math.max(0, index + step));
+            links[next].focus();
+          }
           document.addEventListener("keydown", function (event) {
             var tag = (event.target && event.target.tagName) || "";
             if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || event.ctrlKey || event.metaKey || event.altKey) { return; }
@@ -111,8 +123,17 @@ public struct WebAsset: Sendable {
               var search = document.querySelector("form.search input[type=search]");
               if (search) { event.preventDefault(); search.focus(); }
             } else if (event.key === "c") {
-              var compose = document.getElementById("compose-link");
-              if (compose) { location.href = compose.getAttribute("href"); }
+              go("compose-link");
+            } else if (event.key === "j" || event.key === "k") {
+              moveInList(event.key === "j" ? 1 : -1);
+            } else if (event.key === "x" && document.activeElement) {
+              var row = document.activeElement.closest ? document.activeElement.closest("tr") : null;
+              var box = row ? row.querySelector("input[name=uid]") : null;
+              if (box) { box.checked = !box.checked; }
+            } else if (event.key === "r") {
+              go("reply-link");
+            } else if (event.key === "u") {
+              go("back-link");
             }
           });
         })();

@@ -122,7 +122,7 @@ enum WebTemplates {
         <div class="layout">
         \(folders)
         <section class="content">
-        <p><a href="{{back}}">← {{folder}}</a></p>
+        <p><a id="back-link" href="{{back}}">← {{folder}}</a></p>
         <h1>{{subject}}</h1>
         <dl class="headers">
         <dt>From</dt><dd>{{from}}</dd>
@@ -132,7 +132,7 @@ enum WebTemplates {
         </dl>
         <div class="toolbar">
         {{#editDraft}}<a class="button" href="{{editDraft}}" accesskey="e">Edit draft</a>{{/editDraft}}
-        <a class="button" href="{{reply}}" accesskey="r">Reply</a>
+        <a id="reply-link" class="button" href="{{reply}}" accesskey="r">Reply</a>
         <a class="button secondary" href="{{replyAll}}" accesskey="a">Reply all</a>
         <a class="button secondary" href="{{forward}}" accesskey="f">Forward</a>
         <form method="post" action="/action">

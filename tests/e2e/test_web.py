@@ -374,8 +374,12 @@ def test_browser_reads_and_replies_with_an_attachment(cluster, user, peer, tmp_p
         shot(driver, "inbox-phone")
         assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
         driver.set_window_size(1280, 900)
-        link = driver.find_element(By.LINK_TEXT, subject)
-        link.click()
+        # Keyboard: "j" focuses the first message, Enter opens it.
+        from selenium.webdriver.common.keys import Keys
+
+        driver.find_element(By.TAG_NAME, "body").send_keys("j")
+        assert driver.switch_to.active_element.text == subject
+        driver.switch_to.active_element.send_keys(Keys.ENTER)
         wait_url(driver, "/message")
         assert "Can you send me the file?" in driver.find_element(By.CSS_SELECTOR, "pre.text-body").text
         shot(driver, "message")
