@@ -43,6 +43,14 @@ final class WebMailServices: WebServices {
 
     func mailStore(for address: String) throws -> MailStore { try mail.mailStore(address) }
 
+    func accountIsActive(_ address: String) async -> Bool {
+        do {
+            return try await mail.account(address)?.active ?? false
+        } catch {
+            return true  // LDAP unreachable: keep serving (DESIGN.md), as IMAP sessions do
+        }
+    }
+
     func identities(of address: String) async -> [String] {
         guard let account = try? await mail.account(address) else { return [address] }
         return [account.address] + account.aliases.filter { $0.lowercased() != account.address.lowercased() }

@@ -36,6 +36,10 @@ extension WebMail {
             throw WebError.loginRequired
         }
         guard try await currentEpoch(store) <= session.epoch else { throw WebError.loginRequired }
+        guard await services.accountIsActive(session.user) else {
+            logger.notice("web session of a removed or disabled account refused", metadata: ["user": "\(session.user)"])
+            throw WebError.loginRequired
+        }
         if request.method == .post {
             try Self.checkOrigin(request)
             let presented = form?.first("_csrf") ?? request.headers[.xCSRFToken]

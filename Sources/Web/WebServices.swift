@@ -8,6 +8,9 @@ import SharedTree
 public protocol WebServices: Sendable {
     /// Checks a login against LDAP with the node's failure delay and per-address lockout.
     func authenticate(user: String, password: String, remoteAddress: String) async -> WebLoginResult
+    /// False when the account was removed or disabled in LDAP since the login (its sessions
+    /// end at once); true when the directory cannot answer (the node serves from what it has).
+    func accountIsActive(_ address: String) async -> Bool
     /// The store of an authenticated account.
     func mailStore(for address: String) throws -> MailStore
     /// The addresses `address` may send as: the account address first, then its aliases.

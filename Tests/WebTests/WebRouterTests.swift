@@ -45,6 +45,10 @@ final class TestWebServices: WebServices {
 
     func identities(of address: String) async -> [String] { [address, "al@example.org"] }
 
+    let disabled = NIOLockedValueBox<Set<String>>([])
+
+    func accountIsActive(_ address: String) async -> Bool { !disabled.withLockedValue { $0.contains(address) } }
+
     func submit(message: [UInt8], sender: String, recipients: [String], user: String, remoteAddress: String) async throws {
         submitted.withLockedValue { $0.append(Submitted(message: message, sender: sender, recipients: recipients)) }
     }
@@ -488,6 +492,9 @@ struct Browser {
             #expect(old.headers[.location] == "/login")
             let fresh = try await Self.login(client)
             #expect(try await client.execute(uri: "/mail", method: .get, headers: fresh.cookieHeader).status == .ok)
+            // An account disabled in the directory loses its sessions at once.
+            _ = services.disabled.withLockedValue { $0.insert("alice@example.org") }
+            #expect(try await client.execute(uri: "/mail", method: .get, headers: fresh.cookieHeader).status == .seeOther)
         }
     }
 }

@@ -198,6 +198,17 @@ def test_logout_everywhere(cluster, user):
     stream.close()
 
 
+def test_disabling_the_account_ends_its_sessions(cluster, user):
+    session = web_login(cluster, user)
+    assert session.get(base(cluster) + "/mail", allow_redirects=False, timeout=10).status_code == 200
+    uid = user.split("@")[0]
+    cluster.ldapmodify(f"dn: uid={uid},ou=people,{cluster.base}\nchangetype: modify\n"
+                       "replace: svcpkgAccountStatus\nsvcpkgAccountStatus: disabled\n-\n")
+    # Nodes cache account lookups for a few seconds.
+    cluster.wait_for(lambda: session.get(base(cluster) + "/mail", allow_redirects=False, timeout=10).status_code == 303,
+                     timeout=15, what="the disabled account's session to be refused")
+
+
 def test_live_updates_announce_new_mail(cluster, user):
     session = web_login(cluster, user)
     with session.get(base(cluster) + "/events?folder=INBOX", stream=True, timeout=30) as stream:
