@@ -78,17 +78,28 @@ public struct OutgoingMessage: Sendable {
         var bytes = Array((header + body).utf8)
         for attachment in attachments {
             let type = MediaTypeText.isValid(attachment.contentType) ? attachment.contentType.lowercased() : "application/octet-stream"
+            if type == "message/rfc822" {
+                // RFC 2046 §5.2.1: a message part is never base64 (a draft's forwarded message).
+                bytes += Self.messagePart(attachment.data, filename: attachment.filename, boundary: boundary)
+                continue
+            }
             var part = "--\(boundary)\r\nContent-Type: \(type)\r\nContent-Transfer-Encoding: base64\r\n"
             part += "Content-Disposition: attachment; \(HeaderText.filenameParameter(attachment.filename))\r\n\r\n"
             bytes += Array(part.utf8)
             bytes += Array(Self.base64Lines(attachment.data).utf8)
         }
-        if let forwarded {
-            bytes += Array("--\(boundary)\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"forwarded.eml\"\r\n\r\n".utf8)
-            bytes += forwarded
-            if forwarded.last != 0x0a { bytes += [0x0d, 0x0a] }
-        }
+        if let forwarded { bytes += Self.messagePart(forwarded, filename: "forwarded.eml", boundary: boundary) }
         bytes += Array("--\(boundary)--\r\n".utf8)
+        return bytes
+    }
+
+    static func messagePart(_ message: [UInt8], filename: String, boundary: String) -> [UInt8] {
+        let eightBit = message.contains { $0 >= 0x80 }
+        var part = "--\(boundary)\r\nContent-Type: message/rfc822\r\n"
+        if eightBit { part += "Content-Transfer-Encoding: 8bit\r\n" }
+        part += "Content-Disposition: attachment; \(HeaderText.filenameParameter(filename))\r\n\r\n"
+        var bytes = Array(part.utf8) + message
+        if message.last != 0x0a { bytes += [0x0d, 0x0a] }
         return bytes
     }
 
