@@ -129,3 +129,52 @@ enum QuotedPrintable {
         }
     }
 }
+
+extension TransferEncoding {
+    /// RFC 2045 §6.7 quoted-printable for composed text (web-mail): 7-bit lines with CRLF
+    /// breaks, each under 77 characters.
+    public static func quotedPrintableEncoded(_ bytes: [UInt8]) -> String { QuotedPrintable.encode(bytes) }
+}
+
+extension QuotedPrintable {
+    /// CRLF line breaks (LF alone counts as one), soft breaks before 76 characters.
+    static func encode(_ bytes: [UInt8]) -> String {
+        var output = ""
+        var line = ""
+        let hex = Array("0123456789ABCDEF")
+        func flush(hard: Bool) {
+            // RFC 2045 rule 3: a space or tab at the end of a line is encoded.
+            if hard, let last = line.last, last == " " || last == "\t" {
+                line.removeLast()
+                line += last == " " ? "=20" : "=09"
+            }
+            output += line + (hard ? "\r\n" : "=\r\n")
+            line = ""
+        }
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x0d, index + 1 < bytes.count, bytes[index + 1] == 0x0a {
+                flush(hard: true)
+                index += 2
+                continue
+            }
+            if byte == 0x0a {
+                flush(hard: true)
+                index += 1
+                continue
+            }
+            let piece: String
+            if (byte >= 0x21 && byte <= 0x7e && byte != 0x3d) || byte == 0x20 || byte == 0x09 {
+                piece = String(UnicodeScalar(byte))
+            } else {
+                piece = "=" + String(hex[Int(byte >> 4)]) + String(hex[Int(byte & 0x0f)])
+            }
+            if line.count + piece.count > 75 { flush(hard: false) }
+            line += piece
+            index += 1
+        }
+        if !line.isEmpty { flush(hard: true) }
+        return output
+    }
+}

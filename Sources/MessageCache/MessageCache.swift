@@ -214,6 +214,17 @@ public final class MessageCache: Sendable {
         }
     }
 
+    /// Every cached message of a folder version (web-mail sorts a folder by sender or subject
+    /// from these, without reading message files).
+    public func cachedMessages(user: String, folder: String, uidValidity: UInt32) throws -> [CachedMessage] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM message WHERE user = ? AND folder = ? AND uidValidity = ?",
+                             arguments: [user, folder, uidValidity]).map { row in
+                Self.message(from: row, key: MessageKey(user: user, folder: folder, uidValidity: uidValidity, uid: row["uid"]))
+            }
+        }
+    }
+
     /// UIDs cached for a folder version.
     public func cachedUIDs(user: String, folder: String, uidValidity: UInt32) throws -> Set<UInt32> {
         try database.read { db in

@@ -32,6 +32,14 @@ struct MessageCacheSearchIndex: IMAPSearchIndex {
         messages: [StoredMessage]
     ) throws -> Set<UInt32>? {
         guard needle.count >= 3 else { return nil }
+        guard try bringUpToDate(store: store, folder: folder, uidValidity: uidValidity, messages: messages) else { return nil }
+        return try cache.search(user: store.user.address, folder: folder.name, uidValidity: uidValidity, contains: needle, in: bodyOnly ? .body : .text)
+    }
+
+    /// Makes the folder's cache rows match `messages`: drops expunged ones, indexes the missing
+    /// ones now when they are few; when they are many, starts indexing them in the background
+    /// and returns false (the cache cannot answer for the whole folder yet).
+    func bringUpToDate(store: MailStore, folder: MailFolderName, uidValidity: UInt32, messages: [StoredMessage]) throws -> Bool {
         let user = store.user.address
         let cached = try cache.cachedUIDs(user: user, folder: folder.name, uidValidity: uidValidity)
         let current = Set(messages.map(\.uid))
@@ -41,10 +49,10 @@ struct MessageCacheSearchIndex: IMAPSearchIndex {
         let missing = messages.filter { !cached.contains($0.uid) }
         if missing.count > Self.inlineLimit {
             indexInBackground(missing, store: store, folder: folder, uidValidity: uidValidity)
-            return nil
+            return false
         }
         try index(missing, store: store, folder: folder, uidValidity: uidValidity)
-        return try cache.search(user: user, folder: folder.name, uidValidity: uidValidity, contains: needle, in: bodyOnly ? .body : .text)
+        return true
     }
 
     private func index(_ messages: [StoredMessage], store: MailStore, folder: MailFolderName, uidValidity: UInt32) throws {

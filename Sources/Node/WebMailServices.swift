@@ -43,6 +43,14 @@ final class WebMailServices: WebServices {
 
     func mailStore(for address: String) throws -> MailStore { try mail.mailStore(address) }
 
+    func accountIsActive(_ address: String) async -> Bool {
+        do {
+            return try await mail.account(address)?.active ?? false
+        } catch {
+            return true  // LDAP unreachable: keep serving (DESIGN.md), as IMAP sessions do
+        }
+    }
+
     func identities(of address: String) async -> [String] {
         guard let account = try? await mail.account(address) else { return [address] }
         return [account.address] + account.aliases.filter { $0.lowercased() != account.address.lowercased() }
@@ -106,6 +114,14 @@ final class WebMailServices: WebServices {
     static func summary(_ cached: CachedMessage) -> MessageSummary {
         let header = "Subject: \(cached.subject ?? "")\r\nFrom: \(cached.from ?? "")\r\n\r\n"
         return MessageSummary(header: Array(header.utf8))
+    }
+
+    func sortFields(store: MailStore, snapshot: FolderSnapshot) throws -> [UInt32: MessageSummary]? {
+        guard let cache, let searchIndex,
+            try searchIndex.bringUpToDate(store: store, folder: snapshot.folder, uidValidity: snapshot.uidValidity, messages: snapshot.messages)
+        else { return nil }
+        let rows = try cache.cachedMessages(user: store.user.address, folder: snapshot.folder.name, uidValidity: snapshot.uidValidity)
+        return Dictionary(rows.map { ($0.key.uid, Self.summary($0)) }, uniquingKeysWith: { first, _ in first })
     }
 
     func search(store: MailStore, snapshot: FolderSnapshot, needle: String) throws -> Set<UInt32>? {

@@ -63,12 +63,12 @@ public struct OutgoingMessage: Sendable {
         if includeBcc, !bcc.isEmpty { header += "Bcc: " + bcc.map { "<\($0)>" }.joined(separator: ",\r\n ") + "\r\n" }
         header += "Subject: \(HeaderText.encode(subject))\r\n"
         header += "Message-ID: <\(messageID)>\r\n"
-        if let inReplyTo = inReplyTo.map(HeaderText.singleLine), !inReplyTo.isEmpty { header += "In-Reply-To: \(inReplyTo)\r\n" }
-        if let references = references.map(HeaderText.singleLine), !references.isEmpty { header += "References: \(references)\r\n" }
+        if let inReplyTo = inReplyTo.map({ HeaderText.messageIDs($0, limit: 1) }), !inReplyTo.isEmpty { header += "In-Reply-To: \(inReplyTo)\r\n" }
+        if let references = references.map({ HeaderText.messageIDs($0, limit: 50) }), !references.isEmpty { header += "References: \(references)\r\n" }
         header += "MIME-Version: 1.0\r\n"
         header += "User-Agent: Service Package web-mail\r\n"
         let textPart = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
-            + QuotedPrintable.encode(Array(text.utf8))
+            + TransferEncoding.quotedPrintableEncoded(Array(text.utf8))
         guard !attachments.isEmpty || forwarded != nil else {
             return Array((header + textPart + "\r\n").utf8)
         }
@@ -78,17 +78,28 @@ public struct OutgoingMessage: Sendable {
         var bytes = Array((header + body).utf8)
         for attachment in attachments {
             let type = MediaTypeText.isValid(attachment.contentType) ? attachment.contentType.lowercased() : "application/octet-stream"
+            if type == "message/rfc822" {
+                // RFC 2046 §5.2.1: a message part is never base64 (a draft's forwarded message).
+                bytes += Self.messagePart(attachment.data, filename: attachment.filename, boundary: boundary)
+                continue
+            }
             var part = "--\(boundary)\r\nContent-Type: \(type)\r\nContent-Transfer-Encoding: base64\r\n"
             part += "Content-Disposition: attachment; \(HeaderText.filenameParameter(attachment.filename))\r\n\r\n"
             bytes += Array(part.utf8)
             bytes += Array(Self.base64Lines(attachment.data).utf8)
         }
-        if let forwarded {
-            bytes += Array("--\(boundary)\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"forwarded.eml\"\r\n\r\n".utf8)
-            bytes += forwarded
-            if forwarded.last != 0x0a { bytes += [0x0d, 0x0a] }
-        }
+        if let forwarded { bytes += Self.messagePart(forwarded, filename: "forwarded.eml", boundary: boundary) }
         bytes += Array("--\(boundary)--\r\n".utf8)
+        return bytes
+    }
+
+    static func messagePart(_ message: [UInt8], filename: String, boundary: String) -> [UInt8] {
+        let eightBit = message.contains { $0 >= 0x80 }
+        var part = "--\(boundary)\r\nContent-Type: message/rfc822\r\n"
+        if eightBit { part += "Content-Transfer-Encoding: 8bit\r\n" }
+        part += "Content-Disposition: attachment; \(HeaderText.filenameParameter(filename))\r\n\r\n"
+        var bytes = Array(part.utf8) + message
+        if message.last != 0x0a { bytes += [0x0d, 0x0a] }
         return bytes
     }
 
@@ -149,6 +160,32 @@ enum HeaderText {
             .trimmingCharacters(in: .whitespaces)
     }
 
+    /// The `<id>` tokens of In-Reply-To or References text (RFC 5322 §3.6.4), printable ASCII
+    /// only, the last `limit` of them, one per folded line: whatever a form sends, nothing else
+    /// reaches the header.
+    static func messageIDs(_ text: String, limit: Int) -> String {
+        var ids: [String] = []
+        var current: [UInt8]?
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "<") {
+                current = [byte]
+            } else if var open = current {
+                guard byte > 0x20, byte < 0x7f, open.count < 250 else {
+                    current = nil
+                    continue
+                }
+                open.append(byte)
+                if byte == UInt8(ascii: ">") {
+                    if open.count > 2 { ids.append(String(decoding: open, as: UTF8.self)) }
+                    current = nil
+                } else {
+                    current = open
+                }
+            }
+        }
+        return ids.suffix(limit).joined(separator: "\r\n ")
+    }
+
     /// RFC 2047 B-encoded words for non-ASCII text, folded; ASCII text as it is.
     static func encode(_ text: String) -> String {
         let line = singleLine(text)
@@ -184,50 +221,5 @@ enum MediaTypeText {
         let tspecials: Set<UInt8> = Array("()<>@,;:\\\"/[]?= ".utf8).reduce(into: []) { $0.insert($1) }
         return parts.count == 2 && text.utf8.count <= 127
             && parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && !tspecials.contains($0) } }
-    }
-}
-
-/// RFC 2045 §6.7 quoted-printable with CRLF line breaks and soft breaks before 76 characters.
-enum QuotedPrintable {
-    static func encode(_ bytes: [UInt8]) -> String {
-        var output = ""
-        var line = ""
-        let hex = Array("0123456789ABCDEF")
-        func flush(hard: Bool) {
-            // RFC 2045 rule 3: a space or tab at the end of a line is encoded.
-            if hard, let last = line.last, last == " " || last == "\t" {
-                line.removeLast()
-                line += last == " " ? "=20" : "=09"
-            }
-            output += line + (hard ? "\r\n" : "=\r\n")
-            line = ""
-        }
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == 0x0d, index + 1 < bytes.count, bytes[index + 1] == 0x0a {
-                flush(hard: true)
-                index += 2
-                continue
-            }
-            if byte == 0x0a {
-                flush(hard: true)
-                index += 1
-                continue
-            }
-            let piece: String
-            if (byte >= 0x21 && byte <= 0x7e && byte != 0x3d) || byte == 0x20 || byte == 0x09 {
-                piece = String(UnicodeScalar(byte))
-            } else {
-                piece = "=" + String(hex[Int(byte >> 4)]) + String(hex[Int(byte & 0x0f)])
-            }
-            if line.count + piece.count > 75 { flush(hard: false) }
-            line += piece
-            index += 1
-        }
-        if !line.isEmpty { flush(hard: true) }
-        // A body starting with "From " or a lone "." line is harmless in QP for SMTP (the
-        // queue's SMTP client dot-stuffs), so nothing more is needed.
-        return output
     }
 }

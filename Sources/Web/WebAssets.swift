@@ -38,7 +38,7 @@ public struct WebAsset: Sendable {
         .layout { display: flex; gap: 1rem; padding: 1rem; }
         nav.folders { flex: 0 0 12rem; }
         nav.folders ul { list-style: none; margin: 0; padding: 0; }
-        nav.folders li a { display: flex; justify-content: space-between; padding: .25rem .5rem; border-radius: 4px; text-decoration: none; }
+        nav.folders li a { display: flex; justify-content: space-between; gap: .5rem; padding: .25rem .5rem; border-radius: 4px; text-decoration: none; }
         nav.folders li a.current { background: var(--soft); font-weight: 600; }
         .count { color: var(--muted); }
         section.content { flex: 1 1 auto; min-width: 0; }
@@ -63,6 +63,7 @@ public struct WebAsset: Sendable {
         form.compose label { display: block; margin-top: .6rem; font-weight: 600; }
         form.compose input[type=text], form.compose textarea, form.compose select { width: 100%; }
         form.compose textarea { min-height: 16rem; }
+        form.compose textarea.short { min-height: 6rem; }
         .narrow { max-width: 60rem; margin: 0 auto; padding: 1rem; }
         .login { max-width: 22rem; margin: 4rem auto; padding: 1.5rem; border: 1px solid var(--line); border-radius: 8px; }
         .login label { display: block; margin-top: .8rem; }
@@ -73,7 +74,7 @@ public struct WebAsset: Sendable {
           .layout { flex-direction: column; padding: .5rem; }
           nav.folders { flex: none; }
           nav.folders ul { display: flex; flex-wrap: wrap; gap: .25rem; }
-          table.messages td.from { display: none; }
+          table.messages .from { display: none; }
         }
         """
 
@@ -102,7 +103,19 @@ public struct WebAsset: Sendable {
               if (banner) { banner.classList.remove("hidden"); }
             });
           }
-          // Keyboard: "/" focuses search, "c" composes (outside text fields).
+          // Keyboard (outside text fields): "/" search, "c" compose, "j"/"k" next/previous message
+          // in the list (Enter opens it), "x" selects it, "r" reply, "u" back to the folder.
+          function go(id) {
+            var link = document.getElementById(id);
+            if (link) { location.href = link.getAttribute("href"); }
+          }
+          function moveInList(step) {
+            var links = Array.prototype.slice.call(document.querySelectorAll("table.messages td.subject a"));
+            if (links.length === 0) { return; }
+            var index = links.indexOf(document.activeElement);
+            var next = index < 0 ? (step > 0 ? 0 : links.length - 1) : Math.min(links.length - 1, Math.max(0, index + step));
+            links[next].focus();
+          }
           document.addEventListener("keydown", function (event) {
             var tag = (event.target && event.target.tagName) || "";
             if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || event.ctrlKey || event.metaKey || event.altKey) { return; }
@@ -110,8 +123,17 @@ public struct WebAsset: Sendable {
               var search = document.querySelector("form.search input[type=search]");
               if (search) { event.preventDefault(); search.focus(); }
             } else if (event.key === "c") {
-              var compose = document.getElementById("compose-link");
-              if (compose) { location.href = compose.getAttribute("href"); }
+              go("compose-link");
+            } else if (event.key === "j" || event.key === "k") {
+              moveInList(event.key === "j" ? 1 : -1);
+            } else if (event.key === "x" && document.activeElement) {
+              var row = document.activeElement.closest ? document.activeElement.closest("tr") : null;
+              var box = row ? row.querySelector("input[name=uid]") : null;
+              if (box) { box.checked = !box.checked; }
+            } else if (event.key === "r") {
+              go("reply-link");
+            } else if (event.key === "u") {
+              go("back-link");
             }
           });
         })();

@@ -8,6 +8,9 @@ import SharedTree
 public protocol WebServices: Sendable {
     /// Checks a login against LDAP with the node's failure delay and per-address lockout.
     func authenticate(user: String, password: String, remoteAddress: String) async -> WebLoginResult
+    /// False when the account was removed or disabled in LDAP since the login (its sessions
+    /// end at once); true when the directory cannot answer (the node serves from what it has).
+    func accountIsActive(_ address: String) async -> Bool
     /// The store of an authenticated account.
     func mailStore(for address: String) throws -> MailStore
     /// The addresses `address` may send as: the account address first, then its aliases.
@@ -23,6 +26,10 @@ public protocol WebServices: Sendable {
     /// UIDs of messages whose header or body contains `needle`; nil when the index cannot
     /// answer (the caller then scans). Blocking: called inside `blocking`.
     func search(store: MailStore, snapshot: FolderSnapshot, needle: String) throws -> Set<UInt32>?
+    /// Subject and sender of every message of the folder, for sorting by them; nil while the
+    /// node's cache does not have the whole folder yet (it is then being indexed).
+    /// Blocking: called inside `blocking`.
+    func sortFields(store: MailStore, snapshot: FolderSnapshot) throws -> [UInt32: MessageSummary]?
     /// The current settings (cluster key, lifetime, limits); read per request so LDAP changes apply at once.
     var settings: WebSettings { get }
 }

@@ -11,7 +11,7 @@ enum WebTemplates {
     }
 
     static let sources: [String: String] = [
-        "layout": layout, "login": login, "mailbox": mailbox, "message": message, "compose": compose, "error": error, "notice": notice,
+        "layout": layout, "login": login, "mailbox": mailbox, "message": message, "compose": compose, "error": error, "notice": notice, "settings": settings,
     ]
 
     static let layout = """
@@ -34,7 +34,7 @@ enum WebTemplates {
         <input type="search" name="q" value="{{query}}" aria-label="Search in {{folder}}" placeholder="Search {{folder}}">
         </form>
         <a id="compose-link" class="button" href="/compose" accesskey="n">Compose</a>
-        <span class="who">{{user}}</span>
+        <a href="/settings" class="who" accesskey="s">{{user}}</a>
         <form method="post" action="/logout"><input type="hidden" name="_csrf" value="{{csrf}}"><button class="secondary" type="submit">Log out</button></form>
         </header>
         {{/user}}
@@ -72,6 +72,13 @@ enum WebTemplates {
         <h1 id="folder-title">{{heading}}</h1>
         <p id="live-banner" class="banner hidden" role="status">This folder changed. <a href="{{reload}}">Reload</a></p>
         {{#notice}}<p class="banner" role="status">{{notice}}</p>{{/notice}}
+        <form method="get" action="{{searchAction}}" class="toolbar">
+        <input type="hidden" name="folder" value="{{folder}}">
+        {{#q}}<input type="hidden" name="q" value="{{q}}">{{/q}}
+        <label for="order">Order</label>
+        <select id="order" name="order">{{#orders}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/orders}}</select>
+        <button type="submit" class="secondary">Show</button>
+        </form>
         <form method="post" action="/action">
         <input type="hidden" name="_csrf" value="{{csrf}}">
         <input type="hidden" name="folder" value="{{folder}}">
@@ -89,7 +96,7 @@ enum WebTemplates {
         {{#empty}}<p>No messages.</p>{{/empty}}
         {{^empty}}
         <table class="messages">
-        <thead><tr><th><input type="checkbox" id="select-all" aria-label="Select all"></th><th>From</th><th>Subject</th><th>Date</th></tr></thead>
+        <thead><tr><th><input type="checkbox" id="select-all" aria-label="Select all"></th><th class="from">From</th><th>Subject</th><th class="date">Date</th></tr></thead>
         <tbody>
         {{#messages}}<tr class="{{#unread}}unread{{/unread}}">
         <td><input type="checkbox" name="uid" value="{{uid}}" aria-label="Select message {{subject}}"></td>
@@ -115,7 +122,7 @@ enum WebTemplates {
         <div class="layout">
         \(folders)
         <section class="content">
-        <p><a href="{{back}}">← {{folder}}</a></p>
+        <p><a id="back-link" href="{{back}}">← {{folder}}</a></p>
         <h1>{{subject}}</h1>
         <dl class="headers">
         <dt>From</dt><dd>{{from}}</dd>
@@ -125,7 +132,7 @@ enum WebTemplates {
         </dl>
         <div class="toolbar">
         {{#editDraft}}<a class="button" href="{{editDraft}}" accesskey="e">Edit draft</a>{{/editDraft}}
-        <a class="button" href="{{reply}}" accesskey="r">Reply</a>
+        <a id="reply-link" class="button" href="{{reply}}" accesskey="r">Reply</a>
         <a class="button secondary" href="{{replyAll}}" accesskey="a">Reply all</a>
         <a class="button secondary" href="{{forward}}" accesskey="f">Forward</a>
         <form method="post" action="/action">
@@ -183,6 +190,27 @@ enum WebTemplates {
         <label for="attachments">Attachments (up to {{maxUpload}} in all)</label>
         <input id="attachments" type="file" name="attachment" multiple>
         <div class="toolbar"><button type="submit" id="send">Send</button> <button type="submit" name="save" value="draft" id="save-draft" class="secondary">Save draft</button> <a href="/mail">Cancel</a></div>
+        </form>
+        </section>
+        """
+
+    static let settings = """
+        <section class="content narrow">
+        <h1>Settings</h1>
+        {{#notice}}<p class="banner" role="status">{{notice}}</p>{{/notice}}
+        <form class="compose" method="post" action="/settings">
+        <input type="hidden" name="_csrf" value="{{csrf}}">
+        <label for="signature">Signature (added under new messages, replies and forwards; up to {{maxSignature}} bytes)</label>
+        <textarea id="signature" name="signature" class="short">{{signature}}</textarea>
+        <div class="toolbar"><button type="submit" id="save-settings">Save</button></div>
+        </form>
+        <h2>Your addresses</h2>
+        <p>You can send as: {{#identities}}<span class="count">{{address}}</span> {{/identities}}</p>
+        <h2>Sessions</h2>
+        <form method="post" action="/logout-everywhere">
+        <input type="hidden" name="_csrf" value="{{csrf}}">
+        <p>Sign out of web-mail in every browser and on every device (this one too).</p>
+        <button type="submit" class="secondary" id="logout-everywhere">Log out everywhere</button>
         </form>
         </section>
         """

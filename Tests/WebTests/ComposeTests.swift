@@ -75,8 +75,26 @@ import Testing
         #expect(view.content(of: attachment.path)?.data == Array(repeating: 0xff, count: 300))
     }
 
+    @Test func attachedMessagesAreNotBase64() throws {
+        let inner = Array("From: bob@example.org\r\nSubject: Inner\r\n\r\nInner body\r\n".utf8)
+        let message = OutgoingMessage(
+            from: "alice@example.org", to: ["carol@example.org"], subject: "Fwd: Inner", text: "See below.",
+            attachments: [.init(filename: "forwarded.eml", contentType: "message/rfc822", data: inner)])
+        let bytes = message.render(date: Date(timeIntervalSince1970: 1_800_000_000), messageID: "id2@example.org", boundarySeed: "xyz")
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains("Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"forwarded.eml\"\r\n\r\nFrom: bob@example.org"))
+        let view = MessageView(bytes)
+        #expect(view.attachments.map(\.mediaType) == ["message/rfc822"])
+    }
+
+    @Test func replyHeadersKeepOnlyMessageIDs() {
+        #expect(HeaderText.messageIDs("<a@x> junk <b@y>\r\nBcc: evil@example.org <c@z>", limit: 50) == "<a@x>\r\n <b@y>\r\n <c@z>")
+        #expect(HeaderText.messageIDs("<a@x> <b@y>", limit: 1) == "<b@y>")
+        #expect(HeaderText.messageIDs("<grüße@x> <> <ok@y", limit: 50) == "")
+    }
+
     @Test func quotedPrintableKeepsLinesShort() {
-        let encoded = QuotedPrintable.encode(Array(String(repeating: "é", count: 100).utf8))
+        let encoded = TransferEncoding.quotedPrintableEncoded(Array(String(repeating: "é", count: 100).utf8))
         #expect(encoded.split(separator: "\r\n").allSatisfy { $0.count <= 76 })
         let decoded = TransferEncoding(Array("quoted-printable".utf8)).decode(Array(encoded.utf8))
         #expect(decoded.map { String(decoding: $0, as: UTF8.self) } == String(repeating: "é", count: 100) + "\r\n")

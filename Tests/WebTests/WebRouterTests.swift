@@ -45,6 +45,10 @@ final class TestWebServices: WebServices {
 
     func identities(of address: String) async -> [String] { [address, "al@example.org"] }
 
+    let disabled = NIOLockedValueBox<Set<String>>([])
+
+    func accountIsActive(_ address: String) async -> Bool { !disabled.withLockedValue { $0.contains(address) } }
+
     func submit(message: [UInt8], sender: String, recipients: [String], user: String, remoteAddress: String) async throws {
         submitted.withLockedValue { $0.append(Submitted(message: message, sender: sender, recipients: recipients)) }
     }
@@ -60,6 +64,10 @@ final class TestWebServices: WebServices {
     }
 
     func search(store: MailStore, snapshot: FolderSnapshot, needle: String) throws -> Set<UInt32>? { nil }
+
+    func sortFields(store: MailStore, snapshot: FolderSnapshot) throws -> [UInt32: MessageSummary]? {
+        try summaries(store: store, folder: snapshot.folder, uidValidity: snapshot.uidValidity, messages: snapshot.messages)
+    }
 
     func deliver(_ text: String) throws {
         _ = try mailStore(for: "alice@example.org").deliver(Array(text.utf8))
@@ -241,6 +249,9 @@ struct Browser {
             #expect(first.contains(">INBOX<") && first.contains(">60<"))
             let second = String(buffer: try await client.execute(uri: "/mail?folder=INBOX&page=2", method: .get, headers: browser.cookieHeader).body)
             #expect(second.contains("äp number 10<") && second.contains("äp number 1<"))
+            let oldest = String(buffer: try await client.execute(uri: "/mail?folder=INBOX&order=oldest", method: .get, headers: browser.cookieHeader).body)
+            #expect(oldest.contains("äp number 1<") && oldest.contains("äp number 50<") && !oldest.contains("äp number 51<"))
+            #expect(oldest.contains("/mail?folder=INBOX&amp;page=2&amp;order=oldest"))
             let message = try await client.execute(uri: "/message?folder=INBOX&uid=7", method: .get, headers: browser.cookieHeader)
             #expect(message.status == .ok)
             #expect(String(buffer: message.body).contains("body 7"))
@@ -264,6 +275,23 @@ struct Browser {
             let unread = try await client.execute(uri: "/action", method: .post, headers: headers, body: ByteBuffer(string: "_csrf=\(token)&folder=INBOX&uid=7&action=unread&return=https%3A%2F%2Fevil.example"))
             #expect(unread.headers[.location] == "/mail?folder=INBOX")
             #expect(try store.sync(.inbox).message(uid: 7)?.flags.contains(.seen) == false)
+            // Unread first: the two messages opened now (read) go to the end, on page 2 of 58 messages.
+            for uid in [60, 59] { _ = try await client.execute(uri: "/message?folder=INBOX&uid=\(uid)", method: .get, headers: browser.cookieHeader) }
+            let unreadFirst = String(buffer: try await client.execute(uri: "/mail?folder=INBOX&order=unread&page=2", method: .get, headers: browser.cookieHeader).body)
+            #expect(unreadFirst.contains("äp number 59<") && unreadFirst.contains("äp number 60<"))
+            let newestFirst = String(buffer: try await client.execute(uri: "/mail?folder=INBOX", method: .get, headers: browser.cookieHeader).body)
+            #expect(newestFirst.contains("äp number 60<"))
+            // By subject: "äp number 10" < "äp number 11" < … as text; reply prefixes do not count.
+            try services.deliver("From: Zed <zed@example.org>\r\nSubject: Re: Fwd: äp number 100\r\n\r\nx\r\n")
+            let bySubject = String(buffer: try await client.execute(uri: "/mail?folder=INBOX&order=subject", method: .get, headers: browser.cookieHeader).body)
+            let ten = try #require(bySubject.range(of: ">äp number 10<"))
+            let hundred = try #require(bySubject.range(of: ">Re: Fwd: äp number 100<"))
+            let eleven = try #require(bySubject.range(of: ">äp number 11<"))
+            #expect(ten.lowerBound < hundred.lowerBound && hundred.lowerBound < eleven.lowerBound)
+            #expect(!bySubject.contains(">äp number 9<"))  // "9" sorts after "59": page 2
+            let bySender = String(buffer: try await client.execute(uri: "/mail?folder=INBOX&order=sender&page=2", method: .get, headers: browser.cookieHeader).body)
+            #expect(bySender.contains("Re: Fwd: äp number 100"))
+            #expect(bySender.contains("<option value=\"sender\" selected>"))
         }
     }
 
@@ -394,6 +422,60 @@ struct Browser {
         }
     }
 
+    @Test func signatureIsKeptOnTheSharedTreeAndAddedToNewMessages() async throws {
+        let services = try TestWebServices()
+        defer { services.remove() }
+        try services.deliver("From: Bob <bob@example.org>\r\nSubject: Hi\r\n\r\nHello Alice\r\n")
+        try await Self.app(services).test(.router) { client in
+            let browser = try await Self.login(client)
+            let settings = String(buffer: try await client.execute(uri: "/settings", method: .get, headers: browser.cookieHeader).body)
+            #expect(settings.contains("al@example.org"))
+            let token = try #require(Browser.hidden("_csrf", in: settings))
+            var headers = Self.form
+            headers.append(contentsOf: browser.cookieHeader)
+            let refused = try await client.execute(uri: "/settings", method: .post, headers: headers, body: ByteBuffer(string: "signature=forged"))
+            #expect(refused.status == .forbidden)
+            let tooLong = try await client.execute(
+                uri: "/settings", method: .post, headers: headers, body: ByteBuffer(string: "_csrf=\(token)&signature=" + String(repeating: "x", count: 5000)))
+            #expect(tooLong.status == .badRequest)
+            let saved = try await client.execute(uri: "/settings", method: .post, headers: headers, body: ByteBuffer(string: "_csrf=\(token)&signature=Alice+%3C3%0D%0AExample+Org"))
+            #expect(saved.status == .seeOther)
+            let store = try services.mailStore(for: "alice@example.org")
+            #expect(try UserSignature.read(store) == "Alice <3\nExample Org")
+            let compose = String(buffer: try await client.execute(uri: "/compose", method: .get, headers: browser.cookieHeader).body)
+            #expect(compose.contains("\n\n-- \nAlice &lt;3\nExample Org</textarea>"))
+            let reply = String(buffer: try await client.execute(uri: "/compose?mode=reply&folder=INBOX&uid=1", method: .get, headers: browser.cookieHeader).body)
+            let signatureAt = try #require(reply.range(of: "-- \nAlice"))
+            let quoteAt = try #require(reply.range(of: "&gt; Hello Alice"))
+            #expect(signatureAt.lowerBound < quoteAt.lowerBound)
+        }
+    }
+
+    @Test func oversizedUploadsAreRefusedAndNothingIsSent() async throws {
+        let services = try TestWebServices()
+        defer { services.remove() }
+        try await Self.app(services).test(.router) { client in
+            let browser = try await Self.login(client)
+            let token = try await Self.csrf(client, browser)
+            var headers: HTTPFields = [.contentType: "multipart/form-data; boundary=B"]
+            headers.append(contentsOf: browser.cookieHeader)
+            let fields: [(name: String, value: String)] = [("_csrf", token), ("from", "alice@example.org"), ("to", "bob@example.org"), ("subject", "big")]
+            // Over the form limit (the message size plus 1 MiB): refused before parsing.
+            let huge = Self.multipart(fields, file: ("big.bin", String(repeating: "x", count: 2_200_000)))
+            let refused = try await client.execute(uri: "/send", method: .post, headers: headers, body: ByteBuffer(string: huge))
+            #expect(refused.status == .contentTooLarge)
+            // Under the form limit but over the message size once encoded: the form comes back.
+            let large = Self.multipart(fields, file: ("big.bin", String(repeating: "x", count: 900_000)))
+            let again = try await client.execute(uri: "/send", method: .post, headers: headers, body: ByteBuffer(string: large))
+            #expect(again.status == .unprocessableContent)
+            #expect(String(buffer: again.body).contains("the largest allowed is 1.0 MB"))
+            #expect(services.submitted.withLockedValue { $0.isEmpty })
+            let store = try services.mailStore(for: "alice@example.org")
+            let sent = try #require(try store.ensureDefaultFolders()[.sent])
+            #expect(try store.sync(sent).messages.isEmpty)
+        }
+    }
+
     @Test func logoutEverywhereRevokesOldCookies() async throws {
         let services = try TestWebServices()
         defer { services.remove() }
@@ -410,6 +492,9 @@ struct Browser {
             #expect(old.headers[.location] == "/login")
             let fresh = try await Self.login(client)
             #expect(try await client.execute(uri: "/mail", method: .get, headers: fresh.cookieHeader).status == .ok)
+            // An account disabled in the directory loses its sessions at once.
+            _ = services.disabled.withLockedValue { $0.insert("alice@example.org") }
+            #expect(try await client.execute(uri: "/mail", method: .get, headers: fresh.cookieHeader).status == .seeOther)
         }
     }
 }

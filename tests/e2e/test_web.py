@@ -76,9 +76,9 @@ def smtp_any(cluster):
 
 
 def deliver(cluster, to: str, subject: str, body: str = "Hello there.\r\n", sender: str = "sender@elsewhere.test",
-            headers: str = "") -> None:
+            headers: str = "", name: str = "Sender") -> None:
     with smtp_any(cluster) as client:
-        client.sendmail(sender, [to], (f"From: Sender <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        client.sendmail(sender, [to], (f"From: {name} <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
                                        f"Message-ID: <{uuid.uuid4().hex}@elsewhere.test>\r\n"
                                        f"Date: Mon, 7 Dec 2026 10:00:00 +0000\r\n{headers}\r\n{body}").encode())
     wait_message(cluster, to, subject)
@@ -198,6 +198,17 @@ def test_logout_everywhere(cluster, user):
     stream.close()
 
 
+def test_disabling_the_account_ends_its_sessions(cluster, user):
+    session = web_login(cluster, user)
+    assert session.get(base(cluster) + "/mail", allow_redirects=False, timeout=10).status_code == 200
+    uid = user.split("@")[0]
+    cluster.ldapmodify(f"dn: uid={uid},ou=people,{cluster.base}\nchangetype: modify\n"
+                       "replace: svcpkgAccountStatus\nsvcpkgAccountStatus: disabled\n-\n")
+    # Nodes cache account lookups for a few seconds.
+    cluster.wait_for(lambda: session.get(base(cluster) + "/mail", allow_redirects=False, timeout=10).status_code == 303,
+                     timeout=15, what="the disabled account's session to be refused")
+
+
 def test_live_updates_announce_new_mail(cluster, user):
     session = web_login(cluster, user)
     with session.get(base(cluster) + "/events?folder=INBOX", stream=True, timeout=30) as stream:
@@ -215,6 +226,14 @@ def test_live_updates_announce_new_mail(cluster, user):
             assert time.monotonic() < deadline, f"no change event; got {seen}"
         data = next(lines)
         assert data.startswith("data: ") and '"exists":1' in data
+    # A page that showed an older state of the folder hears of the change at once.
+    page = session.get(base(cluster) + "/mail", timeout=10)
+    live = re.search(r'data-live="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    assert "state=" in live
+    stale = re.sub(r"state=[^&]*", "state=0-0-0-0", live)
+    with session.get(base(cluster) + stale, stream=True, timeout=30) as stream:
+        lines = stream.iter_lines(decode_unicode=True)
+        assert [next(lines) for _ in range(4)][-1] == "event: change"
 
 
 def test_flag_set_over_imap_on_another_node_is_announced(cluster, user):
@@ -249,6 +268,23 @@ def test_search_finds_body_text(cluster, user):
     assert "s-second" in found.text and "s-first" not in found.text
     by_subject = session.get(base(cluster) + "/search", params={"folder": "INBOX", "q": "s-first"}, timeout=10)
     assert "s-first" in by_subject.text and "s-second" not in by_subject.text
+
+
+def test_list_orders(cluster, user):
+    tag = uuid.uuid4().hex[:6]
+    for subject, name in ((f"Re: {tag}-b", "Alice"), (f"{tag}-a", "Carol"), (f"{tag}-c", "Bob")):
+        deliver(cluster, user, subject, sender=f"{name.lower()}@elsewhere.test", name=name)
+    session = web_login(cluster, user)
+
+    def subjects(order: str) -> list[str]:
+        page = session.get(base(cluster) + "/mail", params={"folder": "INBOX", "order": order}, timeout=10)
+        assert page.status_code == 200 and "being built" not in page.text
+        return re.findall(rf">((?:Re: )?{tag}-[abc])</a>", page.text)
+
+    assert subjects("newest") == [f"{tag}-c", f"{tag}-a", f"Re: {tag}-b"]
+    assert subjects("oldest") == [f"Re: {tag}-b", f"{tag}-a", f"{tag}-c"]
+    assert subjects("subject") == [f"{tag}-a", f"Re: {tag}-b", f"{tag}-c"]
+    assert subjects("sender") == [f"Re: {tag}-b", f"{tag}-c", f"{tag}-a"]  # Alice, Bob, Carol
 
 
 def test_hostile_requests_change_nothing(cluster, user):
@@ -344,7 +380,17 @@ def test_browser_reads_and_replies_with_an_attachment(cluster, user, peer, tmp_p
         link = driver.find_element(By.LINK_TEXT, subject)
         assert "unread" in link.find_element(By.XPATH, "./ancestor::tr").get_attribute("class")
         shot(driver, "inbox")
-        link.click()
+        # Readable on a phone: nothing wider than the screen.
+        driver.set_window_size(390, 844)
+        shot(driver, "inbox-phone")
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+        driver.set_window_size(1280, 900)
+        # Keyboard: "j" focuses the first message, Enter opens it.
+        from selenium.webdriver.common.keys import Keys
+
+        driver.find_element(By.TAG_NAME, "body").send_keys("j")
+        assert driver.switch_to.active_element.text == subject
+        driver.switch_to.active_element.send_keys(Keys.ENTER)
         wait_url(driver, "/message")
         assert "Can you send me the file?" in driver.find_element(By.CSS_SELECTOR, "pre.text-body").text
         shot(driver, "message")
@@ -381,6 +427,43 @@ def test_browser_reads_and_replies_with_an_attachment(cluster, user, peer, tmp_p
         flags = mine.uid("FETCH", mine.uid("SEARCH", "SUBJECT", subject)[1][0].split()[0], "(FLAGS)")[1][0]
         assert b"\\Answered" in flags and b"\\Seen" in flags
         mine.logout()
+    finally:
+        driver.quit()
+
+
+def test_browser_shows_new_mail_and_other_clients_changes_live(cluster, user):
+    from selenium.webdriver.common.by import By
+
+    first = "v-" + uuid.uuid4().hex[:8]
+    deliver(cluster, user, first)
+    driver = chromium()
+    try:
+        browser_login(cluster, driver, user)
+        driver.find_element(By.LINK_TEXT, first)
+        # New mail by SMTP: the open inbox shows it without the user doing anything.
+        second = "v-" + uuid.uuid4().hex[:8]
+        deliver(cluster, user, second)
+        cluster.wait_for(lambda: "/mail" in driver.current_url and second in driver.page_source, timeout=15,
+                         what="the new message in the open page")
+        # A flag set over IMAP on the last node shows up too.
+        client = imaplib.IMAP4(cluster.node_ip(cluster.nodes[-1]), cluster.port("IMAP"), timeout=15)
+        client.login(user, PASSWORD)
+        client.select("INBOX")
+        uid = client.uid("SEARCH", "SUBJECT", f'"{first}"')[1][0].split()[0]
+        client.uid("STORE", uid, "+FLAGS", "(\\Flagged)")
+        client.logout()
+
+        def starred():
+            from selenium.common.exceptions import WebDriverException
+
+            try:  # the page may be reloading right now
+                row = driver.find_element(By.LINK_TEXT, first).find_element(By.XPATH, "./ancestor::tr")
+                return row.find_elements(By.CSS_SELECTOR, ".flag")
+            except WebDriverException:
+                return []
+
+        cluster.wait_for(starred, timeout=15, what="the flag set over IMAP in the open page")
+        assert_no_alert(driver)
     finally:
         driver.quit()
 

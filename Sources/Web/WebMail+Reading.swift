@@ -1,0 +1,332 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MailMessage
+import NIOCore
+import SharedTree
+
+/// The message list, search, reading a message and its parts, and actions on messages.
+extension WebMail {
+    // MARK: Message list and search
+
+    func mailbox(_ request: Request, _ context: WebRequestContext) async throws -> Response {
+        let auth = try await authenticate(request)
+        let query = Self.query(request)
+        let folder = try Self.folder(query)
+        let pageSize = max(1, services.settings.pageSize)
+        let needle = (query.first("q") ?? "").trimmingCharacters(in: .whitespaces)
+        let searching = request.uri.path == "/search" && !needle.isEmpty
+        let store = auth.store
+        let snapshot = try await loadSnapshot(store, folder)
+        var candidates = snapshot.messages
+        var notice: String?
+        if searching {
+            let matches = try await search(store: store, snapshot: snapshot, needle: String(needle.prefix(200)))
+            candidates = candidates.filter { matches.uids.contains($0.uid) }
+            notice = matches.partial ? "Showing matches among the newest messages in subject and sender only; the full-text index of this folder is being built." : nil
+        }
+        let total = candidates.count
+        let pages = max(1, (total + pageSize - 1) / pageSize)
+        let pageNumber = min(max(1, Int(query.first("page") ?? "") ?? 1), pages)
+        var order = query.first("order").flatMap(ListOrder.init(rawValue:)) ?? .newest
+        var ordered: [StoredMessage]
+        if order.needsCache {
+            if let uids = try await sortedUIDs(store: store, snapshot: snapshot, order: order) {
+                let allowed: Set<UInt32>? = searching ? Set(candidates.map(\.uid)) : nil
+                ordered = uids.filter { allowed?.contains($0) ?? true }.compactMap { snapshot.message(uid: $0) }
+            } else {
+                notice = "Sorting by \(order == .sender ? "sender" : "subject") needs this folder in the node's index, which is being built now; showing the newest first."
+                order = .newest
+                ordered = order.apply(candidates)
+            }
+        } else {
+            ordered = order.apply(candidates)
+        }
+        let start = min(ordered.count, (pageNumber - 1) * pageSize)
+        let slice = Array(ordered[start..<min(ordered.count, start + pageSize)])
+        let services = self.services
+        let uidValidity = snapshot.uidValidity
+        let summaries = try await services.blocking { try services.summaries(store: store, folder: folder, uidValidity: uidValidity, messages: slice) }
+        let (nav, names) = try await folderList(store, current: folder)
+        let rows: [[String: Any]] = slice.map { message in
+            let summary = summaries[message.uid]
+            let subject = summary?.subject ?? ""
+            return [
+                "uid": message.uid, "subject": subject.isEmpty ? "(no subject)" : subject, "from": summary?.from ?? "",
+                "date": DateText.short(message.arrivalDate), "unread": !message.flags.contains(.seen),
+                "flagged": message.flags.contains(.flagged), "href": Self.messageLink(folder.name, uid: message.uid),
+            ]
+        }
+        func link(_ page: Int) -> String {
+            var link = searching ? "/search?folder=\(URLQuery.encode(folder.name))&q=\(URLQuery.encode(needle))&page=\(page)" : Self.folderLink(folder.name, page: page)
+            if order != .newest { link += (link.contains("?") ? "&" : "?") + "order=\(order.rawValue)" }
+            return link
+        }
+        var data: [String: Any] = [
+            "folder": folder.name, "folders": nav, "messages": rows, "empty": rows.isEmpty, "query": needle,
+            "heading": searching ? "Search “\(needle)” in \(folder.name)" : folder.name,
+            "targets": names.filter { $0 != folder.name }.map { ["name": $0] },
+            "reload": link(pageNumber),
+            "range": total == 0 ? "" : "\(start + 1)–\(start + slice.count) of \(total)",
+            "orders": ListOrder.allCases.map { ["value": $0.rawValue, "label": $0.label, "selected": $0 == order] },
+            "searchAction": searching ? "/search" : "/mail",
+        ]
+        if searching { data["q"] = needle }
+        if pageNumber > 1 { data["newer"] = link(pageNumber - 1) }
+        if pageNumber < pages { data["older"] = link(pageNumber + 1) }
+        if query.first("sent") == "1" { notice = "Your message was sent." }
+        if query.first("saved") == "1" { notice = "The draft was saved." }
+        if let notice { data["notice"] = notice }
+        let live = "/events?folder=\(URLQuery.encode(folder.name))&state=\(Self.folderState(snapshot))"
+        return page(title: folder.name, template: "mailbox", data: data, auth: auth, live: live, autoreload: !searching && pageNumber == 1 && order == .newest)
+    }
+
+    /// Orders the list can be shown in. The first four work on the folder snapshot alone (UIDs
+    /// in arrival order and flags), so they cost the same on a 100,000-message folder as on a
+    /// small one; sender and subject come from the node's message cache (`sortedUIDs`).
+    enum ListOrder: String, CaseIterable {
+        case newest, oldest, unread, flagged, sender, subject
+
+        var needsCache: Bool { self == .sender || self == .subject }
+
+        var label: String {
+            switch self {
+            case .newest: "Newest first"
+            case .oldest: "Oldest first"
+            case .unread: "Unread first"
+            case .flagged: "Flagged first"
+            case .sender: "By sender"
+            case .subject: "By subject"
+            }
+        }
+
+        /// The sort key of a message for `.sender` and `.subject`: lower-cased, and for the
+        /// subject without reply and forward prefixes, so a conversation stays together.
+        func key(_ summary: MessageSummary?) -> String {
+            guard let summary else { return "" }
+            guard self == .subject else { return summary.from.lowercased() }
+            var text = summary.subject.trimmingCharacters(in: .whitespaces).lowercased()
+            var stripped = true
+            while stripped {
+                stripped = false
+                for prefix in ["re:", "fwd:", "fw:", "aw:", "wg:"] where text.hasPrefix(prefix) {
+                    text = String(text.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+                    stripped = true
+                }
+            }
+            return text
+        }
+
+        func apply(_ messages: [StoredMessage]) -> [StoredMessage] {
+            let newestFirst = Array(messages.reversed())
+            switch self {
+            case .newest: return newestFirst
+            case .oldest: return messages
+            case .unread: return newestFirst.filter { !$0.flags.contains(.seen) } + newestFirst.filter { $0.flags.contains(.seen) }
+            case .flagged: return newestFirst.filter { $0.flags.contains(.flagged) } + newestFirst.filter { !$0.flags.contains(.flagged) }
+            case .sender, .subject: return newestFirst  // sorted by `sortedUIDs`
+            }
+        }
+    }
+
+    /// The folder's UIDs by sender or subject (ties: newest first), from the node's message
+    /// cache; kept per node for the folder's state (UIDVALIDITY, UIDNEXT, count), as flags do not
+    /// change it. nil while the cache does not hold the whole folder yet.
+    func sortedUIDs(store: MailStore, snapshot: FolderSnapshot, order: ListOrder) async throws -> [UInt32]? {
+        let key = [store.user.address, snapshot.folder.name, "\(snapshot.uidValidity)", "\(snapshot.uidNext)", "\(snapshot.messages.count)", order.rawValue]
+            .joined(separator: "\u{0}")
+        if let hit = sortedOrders.withLockedValue({ $0[key] }) { return hit }
+        let services = self.services
+        let sorted: [UInt32]? = try await services.blocking {
+            guard let fields = try services.sortFields(store: store, snapshot: snapshot) else { return nil }
+            let keyed = snapshot.messages.map { (key: order.key(fields[$0.uid]), uid: $0.uid) }
+            return keyed.sorted { $0.key != $1.key ? $0.key < $1.key : $0.uid > $1.uid }.map(\.uid)
+        }
+        if let sorted {
+            sortedOrders.withLockedValue { cache in
+                if cache.count >= Self.maxSortedOrders { cache.removeAll() }
+                cache[key] = sorted
+            }
+        }
+        return sorted
+    }
+
+    func loadSnapshot(_ store: MailStore, _ folder: MailFolderName) async throws -> FolderSnapshot {
+        let snapshots = self.snapshots
+        do {
+            return try await services.blocking { try snapshots.snapshot(store, folder) }
+        } catch let error as MailStoreError where error.isNotFound {
+            throw WebError.notFound("There is no folder “\(folder.name)”.")
+        }
+    }
+
+    /// Full-text search through the node's index; when it cannot answer yet (a big folder
+    /// never indexed on this node), subject and sender of the newest messages.
+    func search(store: MailStore, snapshot: FolderSnapshot, needle: String) async throws -> (uids: Set<UInt32>, partial: Bool) {
+        let services = self.services
+        return try await services.blocking {
+            if let found = try services.search(store: store, snapshot: snapshot, needle: needle) { return (found, false) }
+            let newest = Array(snapshot.messages.suffix(2000))
+            let summaries = try services.summaries(store: store, folder: snapshot.folder, uidValidity: snapshot.uidValidity, messages: newest)
+            let lowered = needle.lowercased()
+            let uids = summaries.filter { $0.value.subject.lowercased().contains(lowered) || $0.value.from.lowercased().contains(lowered) }.keys
+            return (Set(uids), snapshot.messages.count > newest.count || needle.count < 3)
+        }
+    }
+
+    // MARK: Reading
+
+    struct LoadedMessage {
+        var folder: MailFolderName
+        var stored: StoredMessage
+        var view: MessageView
+    }
+
+    func loadMessage(_ auth: Authenticated, _ query: WebForm) async throws -> LoadedMessage {
+        let folder = try Self.folder(query)
+        guard let uid = query.first("uid").flatMap(UInt32.init), uid > 0 else { throw WebError.badRequest("No message was named.") }
+        let snapshot = try await loadSnapshot(auth.store, folder)
+        guard let stored = snapshot.message(uid: uid) else {
+            throw WebError.notFound("The message is no longer in \(folder.name) (moved or deleted elsewhere).")
+        }
+        let store = auth.store
+        // Reading and parsing (up to the display limit) on the file threads.
+        let view = try await services.blocking { try store.readMessage(stored, in: folder, maxBytes: Self.maxDisplayBytes).map(MessageView.init) }
+        guard let view else {
+            throw WebError.notFound("The message is no longer in \(folder.name) (moved or deleted elsewhere).")
+        }
+        return LoadedMessage(folder: folder, stored: stored, view: view)
+    }
+
+    func message(_ request: Request, _ context: WebRequestContext) async throws -> Response {
+        let auth = try await authenticate(request)
+        let query = Self.query(request)
+        let loaded = try await loadMessage(auth, query)
+        let folder = loaded.folder
+        let uid = loaded.stored.uid
+        let view = loaded.view
+        let store = auth.store
+        // Opening a message marks it read, as every mail client does (other clients see it).
+        if !loaded.stored.flags.contains(.seen) {
+            _ = try await services.blocking { try store.store(folder, uids: [uid], .add, flags: [.seen]) }
+        }
+        let (nav, names) = try await folderList(store, current: folder)
+        let showImages = query.first("images") == "1"
+        let base = Self.messageLink(folder.name, uid: uid)
+        let envelope = view.envelope
+        var data: [String: Any] = [
+            "folder": folder.name, "folders": nav, "uid": uid, "subject": envelope.subject.map { $0.isEmpty ? "(no subject)" : $0 } ?? "(no subject)",
+            "from": MessageView.display(envelope.from), "date": envelope.date ?? "", "back": Self.folderLink(folder.name), "flagged": loaded.stored.flags.contains(.flagged),
+            "targets": names.filter { $0 != folder.name }.map { ["name": $0] },
+            "reply": "/compose?mode=reply&folder=\(URLQuery.encode(folder.name))&uid=\(uid)",
+            "replyAll": "/compose?mode=replyall&folder=\(URLQuery.encode(folder.name))&uid=\(uid)",
+            "forward": "/compose?mode=forward&folder=\(URLQuery.encode(folder.name))&uid=\(uid)",
+        ]
+        // Mustache shows a section for any string, the empty one too: only present headers are set.
+        let addressFields: [(key: String, entries: [AddressListEntry])] = [("to", envelope.to), ("cc", envelope.cc)]
+        for field in addressFields where !field.entries.isEmpty {
+            data[field.key] = MessageView.display(field.entries)
+        }
+        let partBase = "/part?folder=\(URLQuery.encode(folder.name))&uid=\(uid)&part="
+        var blocked = false
+        switch view.body {
+        case .text(let text): data["text"] = text
+        case .html(let html):
+            let cids = view.contentIDs
+            let options = HTMLSanitizer.Options(
+                allowRemoteImages: showImages,
+                contentIDURL: { id in cids[id].map { partBase + $0.map(String.init).joined(separator: ".") } })
+            let clean = HTMLSanitizer().sanitize(html, options: options)
+            data["html"] = clean.html
+            blocked = clean.remoteImagesBlocked
+        case .none: data["text"] = "(This message has no text.)"
+        }
+        if blocked {
+            data["imagesBlocked"] = true
+            data["showImages"] = base + "&images=1"
+        }
+        data["attachments"] = view.attachments.map { part -> [String: Any] in
+            [
+                "href": partBase + part.pathText + "&download=1", "name": part.filename ?? "part \(part.pathText)",
+                "type": part.mediaType, "size": ByteCountText.format(part.size),
+            ]
+        }
+        data["hasAttachments"] = !view.attachments.isEmpty
+        if loaded.stored.flags.contains(.draft) {
+            data["editDraft"] = "/compose?mode=draft&folder=\(URLQuery.encode(folder.name))&uid=\(uid)"
+        }
+        var response = page(title: envelope.subject ?? "Message", template: "message", data: data, auth: auth)
+        if showImages {
+            // The user asked for this message's remote images: only this page may load them.
+            response.headers[.contentSecurityPolicy] = WebSecurityMiddleware.contentSecurityPolicy(remoteImages: true)
+        }
+        return response
+    }
+
+    /// One part of a message: an inline image for a `cid:` URL, or an attachment download.
+    func part(_ request: Request, _ context: WebRequestContext) async throws -> Response {
+        let auth = try await authenticate(request)
+        let query = Self.query(request)
+        let loaded = try await loadMessage(auth, query)
+        let path = (query.first("part") ?? "").split(separator: ".").compactMap { Int($0) }
+        guard !path.isEmpty, path.count <= 32, let (part, data) = loaded.view.content(of: path) else {
+            throw WebError.notFound("The message has no such part.")
+        }
+        let type = part.contentType.mediaType
+        let inlineImage = query.first("download") != "1" && Self.inlineImageTypes.contains(type)
+        var headers: HTTPFields = [.contentType: inlineImage ? type : "application/octet-stream", .cacheControl: "private, no-store"]
+        let name = part.filename ?? (part.contentType.isEncapsulatedMessage ? "message.eml" : "part-\(path.map(String.init).joined(separator: "."))")
+        headers[.contentDisposition] = (inlineImage ? "inline; " : "attachment; ") + ContentDispositionText.filename(name)
+        // Nothing served from a message may run anything, even if opened directly.
+        headers[.contentSecurityPolicy] = "default-src 'none'; img-src 'self'; sandbox"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Images shown inline (raster formats only: SVG can carry script).
+    static let inlineImageTypes: Set<String> = ["image/png", "image/gif", "image/jpeg", "image/webp"]
+
+    // MARK: Actions
+
+    enum Action: String {
+        case read, unread, flag, unflag, delete, move
+    }
+
+    func action(_ request: Request, _ context: WebRequestContext) async throws -> Response {
+        let form = try await Self.readForm(request, limit: Self.maxSmallFormBytes)
+        let auth = try await authenticate(request, form: form)
+        let folder = try Self.folder(form)
+        let back = Self.safeReturn(form.first("return"), fallback: Self.folderLink(folder.name))
+        guard let action = form.first("action").flatMap(Action.init(rawValue:)) else { throw WebError.badRequest("Unknown action.") }
+        let uids = form.all("uid").compactMap(UInt32.init).filter { $0 > 0 }
+        guard !uids.isEmpty else { return Self.redirect(back) }
+        let store = auth.store
+        var target: MailFolderName?
+        if action == .move {
+            target = try Self.folder(WebForm(fields: [.init(name: "folder", value: form.first("target") ?? "")]))
+        }
+        let moveTarget = target
+        let destination: String = try await services.blocking {
+            switch action {
+            case .read: _ = try store.store(folder, uids: uids, .add, flags: [.seen])
+            case .unread: _ = try store.store(folder, uids: uids, .remove, flags: [.seen])
+            case .flag: _ = try store.store(folder, uids: uids, .add, flags: [.flagged])
+            case .unflag: _ = try store.store(folder, uids: uids, .remove, flags: [.flagged])
+            case .move:
+                if let moveTarget, moveTarget != folder { _ = try store.move(uids: uids, from: folder, to: moveTarget) }
+            case .delete:
+                let trash = try store.ensureDefaultFolders()[.trash]
+                if let trash, trash != folder {
+                    _ = try store.move(uids: uids, from: folder, to: trash)
+                } else {
+                    // Deleting in the Trash removes for good.
+                    _ = try store.store(folder, uids: uids, .add, flags: [.deleted])
+                    _ = try store.expunge(folder, uids: uids)
+                }
+            }
+            return back
+        }
+        // After deleting or moving the open message, go back to its folder.
+        if action == .move || action == .delete, destination.hasPrefix("/message") { return Self.redirect(Self.folderLink(folder.name)) }
+        return Self.redirect(destination)
+    }
+}
