@@ -5,6 +5,9 @@ import SharedTree
 extension IMAPSession {
     /// Messages whose files are read in one trip to the file threads.
     static let fetchBatchSize = 32
+    /// The same when no file is read unless the cache misses (FLAGS, ENVELOPE, BODYSTRUCTURE):
+    /// one cache query and one trip to the file threads per 256 messages.
+    static let summaryFetchBatchSize = 256
     /// What is read of a message for ENVELOPE alone: the header, however long it is in practice.
     static let envelopeHeaderBytes = 128 * 1024
     /// Summaries written to the cache in one transaction.
@@ -42,7 +45,8 @@ extension IMAPSession {
         var toCache: [UInt32: ParsedSummary] = [:]
         var start = 0
         while start < uids.count {
-            let batch = Array(uids[start..<min(uids.count, start + Self.fetchBatchSize)])
+            let batchSize = needsContent && summaryCache == nil ? Self.fetchBatchSize : Self.summaryFetchBatchSize
+            let batch = Array(uids[start..<min(uids.count, start + batchSize)])
             start += batch.count
             guard let current = selected else { return }
             let messages: [(UInt32, StoredMessage)] = batch.compactMap { uid in
