@@ -25,8 +25,10 @@ TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 class IRC:
     """A line-oriented IRC client on a raw socket."""
 
-    def __init__(self, host: str, port: int, timeout: float = 15):
+    def __init__(self, host: str, port: int, timeout: float = 15, tls=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="example.test")
         self.buffer = b""
         self.timeout = timeout
         self.log: list[str] = []
@@ -101,8 +103,8 @@ def connect(cluster, node: str) -> IRC:
     return IRC(cluster.node_ip(node), cluster.port("IRC"))
 
 
-def login(cluster, node: str, nick: str, account: tuple[str, str], caps: str = CAPS) -> IRC:
-    client = connect(cluster, node)
+def login(cluster, node: str, nick: str, account: tuple[str, str], caps: str = CAPS, client: IRC | None = None) -> IRC:
+    client = client or connect(cluster, node)
     client.send("CAP LS 302")
     client.expect(r":\S+ CAP \* LS :.*sasl=PLAIN.*")
     client.send(f"NICK {nick}")
@@ -481,3 +483,48 @@ settings = {{
         if alice:
             alice.close()
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_ircs_and_plaintext_passwords_only_over_tls(cluster, two_nodes):
+    """IRCS (implicit TLS with the node's certificate) works; with plaintext authentication
+    off for loopback in LDAP, SASL PLAIN on the plain port is refused while IRCS still takes it."""
+    import ssl
+
+    first, second = two_nodes
+    context = ssl.create_default_context(cafile=str(cluster.state / "tls" / "cert.pem"))
+    context.check_hostname = False
+    dn = f"cn=cluster,ou=svcpkg,{cluster.base}"
+    cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgAllowPlaintextAuthLoopback\n"
+                       "svcpkgAllowPlaintextAuthLoopback: FALSE\n")
+    try:
+        def refused() -> bool:
+            plain = connect(cluster, first)
+            try:
+                plain.send("CAP LS 302")
+                plain.send("CAP REQ :sasl")
+                plain.send("AUTHENTICATE PLAIN")
+                line = plain.expect(r"(AUTHENTICATE \+|:\S+ 904 \* :.*)").group(0)
+                return "904" in line and "needs a TLS connection" in line
+            finally:
+                plain.close()
+        cluster.wait_for(refused, timeout=10, what="SASL PLAIN refused without TLS")
+        a, b = unique_nick("alice"), unique_nick("bob")
+        chan = channel_name()
+        alice = login(cluster, first, a, ALICE, caps="server-time",
+                      client=IRC(cluster.node_ip(first), cluster.port("IRCS"), tls=context))
+        bob = login(cluster, second, b, BOB, caps="server-time",
+                    client=IRC(cluster.node_ip(second), cluster.port("IRCS"), tls=context))
+        try:
+            alice.send(f"JOIN {chan}")
+            alice.expect(rf":\S+ 366 {a} {chan} .*")
+            bob.send(f"JOIN {chan}")
+            bob.expect(rf":\S+ 366 {b} {chan} .*")
+            bob.send(f"PRIVMSG {chan} :over TLS")
+            alice.expect(rf"@time={TIME} :{b}!bob@example\.test PRIVMSG {chan} :over TLS")
+        finally:
+            alice.close()
+            bob.close()
+    finally:
+        cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgAllowPlaintextAuthLoopback\n"
+                           "svcpkgAllowPlaintextAuthLoopback: TRUE\n")
+        time.sleep(3)
