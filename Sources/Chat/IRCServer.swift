@@ -40,14 +40,11 @@ public final class IRCServer: Sendable {
         }
     }
 
-    private let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
-    private let task: Task<Void, Never>
-    public let localPort: Int
+    private let loop: AcceptLoop<NIOAsyncChannel<ByteBuffer, ByteBuffer>>
+    public var localPort: Int { loop.localPort }
 
-    private init(serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, task: Task<Void, Never>, localPort: Int) {
-        self.serverChannel = serverChannel
-        self.task = task
-        self.localPort = localPort
+    private init(loop: AcceptLoop<NIOAsyncChannel<ByteBuffer, ByteBuffer>>) {
+        self.loop = loop
     }
 
     public static func start(settings: Settings, hub: ChatHub, services: some IRCServices, logger: Logger) async throws -> IRCServer {
@@ -66,39 +63,20 @@ public final class IRCServer: Sendable {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        let localPort = serverChannel.channel.localAddress?.port ?? settings.port
-        let task = Task {
-            do {
-                try await serverChannel.executeThenClose { connections in
-                    await withDiscardingTaskGroup { group in
-                        do {
-                            for try await connection in connections {
-                                group.addTask {
-                                    await IRCConnection(settings: settings, hub: hub, services: services, logger: logger).run(connection)
-                                }
-                            }
-                        } catch {
-                            logger.debug("IRC listener stopped", metadata: ["error": "\(error)"])
-                        }
-                    }
-                }
-            } catch {
-                logger.error("IRC listener failed", metadata: ["error": "\(error)"])
-            }
+        let loop = AcceptLoop(serverChannel: serverChannel, requestedPort: settings.port, name: "IRC", logger: logger) { connection in
+            await IRCConnection(settings: settings, hub: hub, services: services, logger: logger).run(connection)
         }
-        return IRCServer(serverChannel: serverChannel, task: task, localPort: localPort)
+        return IRCServer(loop: loop)
     }
 
     /// Stops accepting; sessions in progress go on.
     public func stopAccepting() async {
-        try? await serverChannel.channel.close()
+        await loop.stopAccepting()
     }
 
     /// Stops accepting and ends open sessions (each writes its QUIT lines).
     public func stop() async {
-        await stopAccepting()
-        task.cancel()
-        await task.value
+        await loop.stop()
     }
 }
 
