@@ -248,6 +248,12 @@ public struct ChannelState: Codable, Sendable, Equatable {
             invites.removeAll { $0 == folded }
         case .part, .quit:
             members[folded] = nil
+        case .nick:
+            guard let new = event.params?.first, var member = members.removeValue(forKey: folded) else { return }
+            member.nick = new
+            member.source = new + String(member.source.drop { $0 != "!" })
+            members[IRCNames.fold(new)] = member
+            invites.removeAll { $0 == folded }
         case .kick:
             if let victim = event.params?.first { members[IRCNames.fold(victim)] = nil }
         case .topic:

@@ -199,6 +199,23 @@ public final class ChatHub: Sendable {
         }
     }
 
+    /// Moves a registered client to a new nick: claims it (as `claim`), then drops the
+    /// old nick's private log and its local reservation.
+    public func rename(_ id: ChatClientID, from old: ChatUser, to new: ChatUser) async throws(ChatStoreError) {
+        try await claim(id, user: new)
+        let oldKey = store.inboxLog(old.nick).directory
+        state.withLockedValue { state in
+            if IRCNames.fold(old.nick) != IRCNames.fold(new.nick) {
+                state.tails[oldKey]?.subscribers[id] = nil
+                if state.tails[oldKey]?.subscribers.isEmpty == true { state.tails[oldKey] = nil }
+                if state.nicks[IRCNames.fold(old.nick)] == id { state.nicks[IRCNames.fold(old.nick)] = nil }
+            }
+        }
+        if IRCNames.fold(old.nick) != IRCNames.fold(new.nick) {
+            _ = try? await perform { store in store.releaseNick(old) }
+        }
+    }
+
     /// Follows a channel from the position right after the client's JOIN line.
     public func follow(_ id: ChatClientID, channel: String, after state: ChatLogState) {
         let log = store.channelLog(channel)
@@ -348,6 +365,7 @@ public final class ChatHub: Sendable {
         let folded = IRCNames.fold(nick)
         switch event.kind {
         case .part, .quit: return IRCNames.fold(event.nick) == folded && event.node == node && event.pid == pid
+        case .nick: return false
         case .kick: return event.params?.first.map(IRCNames.fold) == folded
         default: return false
         }

@@ -255,6 +255,19 @@ public struct ChatStore: Sendable {
         }
     }
 
+    /// A NICK line in each channel the user is in as this connection (the member is renamed
+    /// in the channel state under the same lock). The new nick must be claimed first.
+    public func rename(_ channels: [String], user: ChatUser, to new: String) -> [ChatEvent] {
+        channels.compactMap { channel in
+            try? channelLog(channel).append { (state: inout ChatLogState) throws(ChatStoreError) -> [ChatEvent] in
+                guard let member = state.channel?.member(user.nick), member.node == user.node, member.pid == user.pid,
+                    state.channel?.member(new) == nil || IRCNames.fold(new) == IRCNames.fold(user.nick)
+                else { return [] }
+                return [user.event(.nick, target: state.channel?.name ?? channel, params: [new])]
+            }.events.first
+        }
+    }
+
     /// An AWAY line (away-notify) in each channel; nil text: back.
     public func away(_ channels: [String], user: ChatUser, text: String?) {
         for channel in channels {

@@ -96,6 +96,13 @@ public struct IRCConnectionDriver {
             case .register(let user):
                 try await hub.claim(clientID, user: user)
                 return .done
+            case .nick(let new):
+                var renamed = user
+                renamed.nick = new
+                try await hub.rename(clientID, from: user, to: renamed)
+                try await hub.perform { store in _ = store.rename(myChannels, user: user, to: new) }
+                for channel in myChannels { await hub.poll(channel: channel) }
+                return .done
             case .join(let channel, let key):
                 let outcome = try await hub.perform { store in try store.join(channel, key: key, user: user) }
                 guard case .joined(let event, let state) = outcome, let channelState = state.channel else { return .done }
@@ -184,7 +191,7 @@ public struct IRCConnectionDriver {
 
     static func commandName(_ request: ChatRequest) -> String {
         switch request {
-        case .register: return "NICK"
+        case .register, .nick: return "NICK"
         case .join: return "JOIN"
         case .part: return "PART"
         case .post(let kind, _, _, _): return kind.rawValue.uppercased()

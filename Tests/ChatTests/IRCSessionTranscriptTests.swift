@@ -35,7 +35,9 @@ import Testing
         #expect(welcome.last == ":irc.n1 422 alice :MOTD File is missing")
         #expect(await alice.send("PING abc") == [":irc.n1 PONG irc.n1 abc"])
         #expect(await alice.send("AUTHENTICATE PLAIN") == [":irc.n1 907 alice :You have already authenticated using SASL"])
-        #expect(await alice.send("NICK other") == [":irc.n1 447 alice other :Cannot change nickname while connected; reconnect with the new nick"])
+        #expect(await alice.send("NICK other") == [":alice!alice@example.org NICK other"])
+        #expect(await alice.send("PING x") == [":irc.n1 PONG irc.n1 x"])
+        #expect(await alice.send("NICK 9lives") == [":irc.n1 432 other 9lives :Erroneous nickname"])
         await alice.finish()
     }
 
@@ -162,6 +164,34 @@ import Testing
         #expect(await alice.drain() == ["@account=bob@example.org;time=T :bob!bob@example.org QUIT :Quit: gone"])
         await bob.finish()
         await alice.finish()
+    }
+
+    @Test func nickChangesReachTheOtherNodeAndKeepOwnership() async throws {
+        let cluster = try ChatCluster()
+        defer { cluster.shutdown() }
+        let alice = TestClient(cluster, node: "n1")
+        let bob = TestClient(cluster, node: "n2")
+        _ = await alice.login(nick: "alice", account: "alice@example.org")
+        _ = await bob.login(nick: "bob", account: "bob@example.org")
+        _ = await alice.send("JOIN #a,#b")
+        _ = await bob.send("JOIN #a,#b")
+        _ = await alice.drain()
+        #expect(await bob.send("NICK robert") == [":bob!bob@example.org NICK robert"])
+        // Shown once although alice shares two channels with him.
+        #expect(await alice.drain() == [":bob!bob@example.org NICK robert"])
+        #expect(await bob.drain() == [])
+        #expect(await alice.send("NAMES #b") == [":irc.n1 353 alice = #b :@alice robert", ":irc.n1 366 alice #b :End of /NAMES list."])
+        #expect(await alice.send("PRIVMSG robert :renamed?") == [])
+        #expect(await bob.drain() == [":alice!alice@example.org PRIVMSG robert :renamed?"])
+        #expect(await bob.send("PRIVMSG #a :as robert") == [])
+        #expect(await alice.drain() == [":robert!bob@example.org PRIVMSG #a :as robert"])
+        // Both nicks stay bob's account's: alice can take neither.
+        #expect(await alice.send("NICK bob") == [":irc.n1 433 alice bob :Nickname is registered to another account"])
+        #expect(await alice.send("NICK robert") == [":irc.n1 433 alice robert :Nickname is registered to another account"])
+        #expect(await bob.send("PART #a") == [])
+        #expect(await alice.drain() == [":robert!bob@example.org PART #a"])
+        await alice.finish()
+        await bob.finish()
     }
 
     @Test func chathistoryLatestBeforeAfterAroundBetween() async throws {

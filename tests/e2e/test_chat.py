@@ -212,9 +212,17 @@ def test_sasl_channel_topic_and_modes_across_nodes(cluster, two_nodes):
         alice.expect(rf":\S+ 312 {a} {b} {second} :svcpkg node")
         alice.expect(rf":\S+ 330 {a} {b} bob@example\.test :is logged in as")
 
+        # A nick change on node 2 reaches node 1; the new nick is bob's from now on.
+        renamed = b + "x"
+        bob.send(f"NICK {renamed}")
+        bob.expect(rf":{b}!bob@example\.test NICK {renamed}")
+        alice.expect(rf"@account=bob@example\.test;time={TIME} :{b}!bob@example\.test NICK {renamed}")
+        alice.send(f"NAMES {chan}")
+        alice.expect(rf":\S+ 353 {a} = {chan} :@{a} \+{renamed}")
+
         bob.send("QUIT :done")
         bob.expect(r"ERROR :Closing Link: .*")
-        alice.expect(rf"@account=bob@example\.test;time={TIME} :{b}!bob@example\.test QUIT :Quit: done")
+        alice.expect(rf"@account=bob@example\.test;time={TIME} :{renamed}!bob@example\.test QUIT :Quit: done")
     finally:
         alice.close()
         bob.close()
