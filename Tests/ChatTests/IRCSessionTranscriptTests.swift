@@ -169,12 +169,7 @@ import Testing
     @Test func nickChangesReachTheOtherNodeAndKeepOwnership() async throws {
         let cluster = try ChatCluster()
         defer { cluster.shutdown() }
-        let alice = TestClient(cluster, node: "n1")
-        let bob = TestClient(cluster, node: "n2")
-        _ = await alice.login(nick: "alice", account: "alice@example.org")
-        _ = await bob.login(nick: "bob", account: "bob@example.org")
-        _ = await alice.send("JOIN #a,#b")
-        _ = await bob.send("JOIN #a,#b")
+        let (alice, bob) = await TestClient.aliceAndBob(cluster, joining: "#a,#b")
         _ = await alice.drain()
         #expect(await bob.send("NICK robert") == [":bob!bob@example.org NICK robert"])
         // Shown once although alice shares two channels with him.
@@ -268,10 +263,7 @@ import Testing
     @Test func inviteOnlyBansAndLimits() async throws {
         let cluster = try ChatCluster()
         defer { cluster.shutdown() }
-        let alice = TestClient(cluster, node: "n1")
-        let bob = TestClient(cluster, node: "n2")
-        _ = await alice.login(nick: "alice", account: "alice@example.org")
-        _ = await bob.login(nick: "bob", account: "bob@example.org")
+        let (alice, bob) = await TestClient.aliceAndBob(cluster)
         _ = await alice.send("JOIN #priv")
         #expect(await alice.send("MODE #priv +i") == [])
         #expect(await bob.send("JOIN #priv") == [":irc.n2 473 bob #priv :Cannot join channel (+i)"])
@@ -340,12 +332,7 @@ import Testing
     @Test func deadNodesMembersAreShownAsQuit() async throws {
         let cluster = try ChatCluster()
         defer { cluster.shutdown() }
-        let alice = TestClient(cluster, node: "n1")
-        let bob = TestClient(cluster, node: "n2")
-        _ = await alice.login(nick: "alice", account: "alice@example.org")
-        _ = await bob.login(nick: "bob", account: "bob@example.org")
-        _ = await alice.send("JOIN #c")
-        _ = await bob.send("JOIN #c")
+        let (alice, _) = await TestClient.aliceAndBob(cluster, joining: "#c")
         _ = await alice.drain()
         // n2 stops without a word: its heartbeat says "stopped" (a stale one counts the same).
         try HeartbeatStore.write(
