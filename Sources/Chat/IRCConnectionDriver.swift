@@ -10,7 +10,7 @@ public protocol ChatAuthenticator: Sendable {
 /// performs its requests (blocking store calls go to the hub's thread pool) and collects
 /// the output. Owned by one task; the NIO edge only moves bytes in and out, so tests drive
 /// this type directly.
-public struct IRCConnectionDriver {
+public struct IRCConnectionDriver: Sendable {
     public let hub: ChatHub
     public let authenticator: any ChatAuthenticator
     public let clientID: ChatClientID

@@ -69,9 +69,11 @@ public final class IRCServer: Sendable {
         return IRCServer(loop: loop)
     }
 
-    /// Stops accepting; sessions in progress go on.
+    /// Stops accepting and ends the sessions: chat sessions never end by themselves, so
+    /// there is nothing to drain. Each client gets `ERROR` (and reconnects, through HAProxy,
+    /// to another node); its channels get its QUIT line.
     public func stopAccepting() async {
-        await loop.stopAccepting()
+        await loop.stop()
     }
 
     /// Stops accepting and ends open sessions (each writes its QUIT lines).
@@ -190,12 +192,20 @@ struct IRCConnection<Services: IRCServices> {
                             return
                         }
                     }
+                    // The events end without a word only when the server stops (this task is
+                    // cancelled): the goodbye is written from a task that is not.
+                    closeReason = "Server shutting down"
+                    let goodbye = ByteBuffer(string: IRCMessage(command: "ERROR", params: ["Closing Link: Server shutting down, reconnect"]).encoded())
+                    await Task { try? await outbound.write(goodbye) }.value
                 }
             }
         } catch {
             logger.debug("IRC connection ended with an error", metadata: ["error": "\(error)"])
         }
-        await driver.finish(reason: closeReason == "Quit" ? "Client Quit" : closeReason)
+        // Not cancelled with the connection: the QUIT lines must be written when the server stops too.
+        let ending = driver
+        let reason = closeReason == "Quit" ? "Client Quit" : closeReason
+        await Task { await ending.finish(reason: reason) }.value
         logger.info(
             "IRC session ended",
             metadata: ["user": "\(driver.session.account ?? "-")", "nick": "\(driver.session.nick ?? "-")", "requests": "\(driver.requests)"])

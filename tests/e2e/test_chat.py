@@ -536,3 +536,44 @@ def test_ircs_and_plaintext_passwords_only_over_tls(cluster, two_nodes):
         cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgAllowPlaintextAuthLoopback\n"
                            "svcpkgAllowPlaintextAuthLoopback: TRUE\n")
         time.sleep(3)
+
+
+def test_graceful_stop_closes_sessions_with_error_and_quit(cluster, two_nodes):
+    """SIGTERM: chat sessions are not drained (they never end by themselves): the client gets
+    ERROR at once and the others see its QUIT; the node comes back with `start`."""
+    import os
+    import signal
+
+    first, second = two_nodes
+    chan = channel_name()
+    a, b = unique_nick("alice"), unique_nick("bob")
+    alice = login(cluster, first, a, ALICE, caps="server-time")
+    bob = login(cluster, second, b, BOB, caps="server-time")
+    try:
+        alice.send(f"JOIN {chan}")
+        alice.expect(rf":\S+ 366 {a} {chan} .*")
+        bob.send(f"JOIN {chan}")
+        bob.expect(rf":\S+ 366 {b} {chan} .*")
+        pid = cluster.node_pid(second)
+        assert pid
+        started = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        bob.expect(r"ERROR :Closing Link: Server shutting down, reconnect", timeout=10)
+        alice.expect(rf"@time={TIME} :{b}!bob@example\.test QUIT :Server shutting down", timeout=10)
+        assert time.monotonic() - started < 10
+    finally:
+        alice.close()
+        bob.close()
+        cluster.wait_for(lambda: cluster.node_pid(second) is None or not _alive(cluster.node_pid(second)), timeout=40, what="node stopped")
+        cluster.start(second)
+
+
+def _alive(pid: int | None) -> bool:
+    import os
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
