@@ -313,10 +313,7 @@ public final class ChatHub: Sendable {
         do {
             results = try await threads.runIfActive {
                 work.compactMap { item -> PollResult? in
-                    let path = item.log.directory + "/" + ChatLog.stateFile
-                    guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-                    let statKey = "\(attributes[.systemFileNumber] ?? 0)-\(attributes[.size] ?? 0)-\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
-                    guard statKey != item.statKey else { return nil }
+                    guard let statKey = item.log.stateStamp(), statKey != item.statKey else { return nil }
                     do {
                         guard let logState = try item.log.readState() else { return nil }
                         let (events, cursor) = try item.log.readNew(after: item.cursor, state: logState)
