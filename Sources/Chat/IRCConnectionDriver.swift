@@ -115,8 +115,7 @@ public struct IRCConnectionDriver: Sendable {
                 return .done
             case .post(let kind, let target, let text, let tags):
                 if IRCNames.isChannel(target) {
-                    _ = try await hub.perform { store in try store.post(kind, to: target, user: user, text: text, tags: tags) }
-                    await hub.poll(channel: target)
+                    _ = try await hub.post(ChatStore.Post(kind: kind, user: user, text: text, tags: tags), to: target)
                 } else {
                     let event = try await hub.perform { store in try store.sendPrivate(kind, from: user, to: target, text: text, tags: tags) }
                     await hub.poll(inbox: event.target)
