@@ -577,3 +577,23 @@ def _alive(pid: int | None) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_through_haproxy(cluster, two_nodes):
+    """Clients that come through HAProxy (127.0.0.1) reach a node and talk with one connected
+    to a node directly."""
+    _, second = two_nodes
+    chan = channel_name()
+    c, b = unique_nick("carol"), unique_nick("bob")
+    carol = login(cluster, second, c, CAROL, caps="server-time", client=IRC("127.0.0.1", cluster.port("IRC")))
+    bob = login(cluster, second, b, BOB, caps="server-time")
+    try:
+        carol.send(f"JOIN {chan}")
+        carol.expect(rf":\S+ 366 {c} {chan} .*")
+        bob.send(f"JOIN {chan}")
+        bob.expect(rf":\S+ 366 {b} {chan} .*")
+        carol.send(f"PRIVMSG {chan} :via haproxy")
+        bob.expect(rf"@time={TIME} :{c}!carol@example\.test PRIVMSG {chan} :via haproxy")
+    finally:
+        carol.close()
+        bob.close()
