@@ -195,7 +195,7 @@ extension IRCMessage {
         let textCommand = Self.textCommands.contains(command)
         for (position, param) in params.enumerated() {
             let last = position == params.count - 1
-            if last && (param.isEmpty || param.contains(" ") || param.hasPrefix(":") || (textCommand && position > 0)) {
+            if last && (param.isEmpty || param.contains(" ") || param.hasPrefix(":") || (textCommand && (position > 0 || Self.textOnly.contains(command)))) {
                 line += " :\(param)"
             } else {
                 line += " \(param)"
@@ -209,6 +209,9 @@ extension IRCMessage {
     static let textCommands: Set<String> = [
         "CAP", "PRIVMSG", "NOTICE", "PART", "QUIT", "TOPIC", "KICK", "AWAY", "ERROR", "301", "311", "319", "322", "332", "353", "372",
     ]
+
+    /// Text commands whose only parameter is the text.
+    static let textOnly: Set<String> = ["AWAY", "QUIT", "ERROR"]
 
     /// The byte count of the tag section a client sent (`@`, tags, space), for the
     /// client-only tag limit.

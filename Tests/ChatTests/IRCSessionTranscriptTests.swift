@@ -189,6 +189,59 @@ import Testing
         await bob.finish()
     }
 
+    @Test func awayNotifyTagmsgWhoAndPASS() async throws {
+        let cluster = try ChatCluster()
+        defer { cluster.shutdown() }
+        let alice = TestClient(cluster, node: "n1")
+        _ = await alice.login(nick: "alice", account: "alice@example.org", caps: ["away-notify", "message-tags", "multi-prefix"])
+        // bob logs in with PASS account:password, as clients without SASL do.
+        let bob = TestClient(cluster, node: "n2")
+        #expect(await bob.send("PASS bob@example.org:pw-bob@example.org") == [])
+        #expect(await bob.send("NICK bob") == [])
+        let welcome = await bob.send("USER bob 0 * :Bob B")
+        #expect(welcome.first == ":irc.n2 900 bob bob!bob@example.org bob@example.org :You are now logged in as bob@example.org")
+        #expect(welcome.dropFirst().first == ":irc.n2 001 bob :Welcome to the svcpkg IRC network bob!bob@example.org")
+        _ = await alice.send("JOIN #x,#y")
+        _ = await bob.send("JOIN #x,#y")
+        _ = await alice.drain()
+
+        #expect(await bob.send("AWAY :lunch") == [":irc.n2 306 bob :You have been marked as being away"])
+        let away = await alice.drain()
+        #expect(away == [":bob!bob@example.org AWAY :lunch"])
+        let who = await alice.send("WHO #x")
+        #expect(who == [
+            ":irc.n1 352 alice #x alice example.org n1 alice H@ :0 alice",
+            ":irc.n1 352 alice #x bob example.org n2 bob G :0 bob",
+            ":irc.n1 315 alice #x :End of /WHO list.",
+        ])
+        #expect(await alice.send("WHOIS bob").contains(":irc.n1 301 alice bob :lunch"))
+        #expect(await bob.send("AWAY") == [":irc.n2 305 bob :You are no longer marked as being away"])
+        #expect(await alice.drain() == [":bob!bob@example.org AWAY"])
+
+        // TAGMSG needs message-tags on both ends.
+        let carol = TestClient(cluster, node: "n2")
+        _ = await carol.login(nick: "carol", account: "carol@example.org", caps: ["message-tags"])
+        _ = await carol.send("JOIN #x")
+        _ = await alice.drain()
+        #expect(await bob.drain() == [":carol!carol@example.org JOIN #x"])
+        #expect(await alice.send("@+typing=active TAGMSG #x") == [])
+        #expect(await alice.drain() == [])  // no echo-message
+        #expect(await bob.drain() == [])
+        let typing = await carol.drain()
+        #expect(typing == ["@msgid=ID;+typing=active :alice!alice@example.org TAGMSG #x"])
+        #expect(await bob.send("@+typing=active TAGMSG #x") == [])
+        #expect(await carol.drain() == [])
+        await carol.finish()
+
+        let wrong = TestClient(cluster, node: "n1")
+        _ = await wrong.send("PASS bob@example.org:nope")
+        _ = await wrong.send("NICK bob2")
+        #expect(await wrong.send("USER b 0 * :B") == [":irc.n1 464 bob2 :Password incorrect", "ERROR :Closing Link: bob2 (Bad password)"])
+        await wrong.finish()
+        await alice.finish()
+        await bob.finish()
+    }
+
     @Test func chathistoryLatestBeforeAfterAroundBetween() async throws {
         let cluster = try ChatCluster()
         defer { cluster.shutdown() }
