@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.4.0"),
     ],
     targets: [
         // libldap from Debian's libldap2-dev, found with pkg-config.
@@ -148,6 +150,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Web-mail: sealed cookie sessions, CSRF, the mail pages (Hummingbird router, Mustache
+        // templates) on the shared-tree store; the Node module supplies login, sending and search.
+        .target(
+            name: "Web",
+            dependencies: [
+                "SharedTree",
+                "MailMessage",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "Node",
             dependencies: [
@@ -161,6 +180,8 @@ let package = Package(
                 "DNSClient",
                 "MailAuth",
                 "MessageCache",
+                "MailMessage",
+                "Web",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -189,7 +210,7 @@ let package = Package(
         .executableTarget(name: "svcpkg-bench-store", dependencies: ["SharedTree"], path: "bench/StoreBench", swiftSettings: strict),
         .testTarget(name: "DirectoryTests", dependencies: ["Directory"], swiftSettings: strict),
         .testTarget(name: "SharedTreeTests", dependencies: ["SharedTree"], swiftSettings: strict),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Directory"], swiftSettings: strict),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Directory", "MailMessage"], swiftSettings: strict),
         .testTarget(
             name: "MailMessageTests", dependencies: ["MailMessage"],
             exclude: ["dovecot_helper.py", "email_helper.py", "Fixtures"], swiftSettings: strict),
@@ -236,7 +257,20 @@ let package = Package(
         ),
         .testTarget(name: "DNSClientTests", dependencies: ["DNSClient"], swiftSettings: strict),
         .testTarget(name: "MailAuthTests", dependencies: ["MailAuth"], exclude: ["dkimpy_helper.py"], swiftSettings: strict),
-        .testTarget(name: "MessageCacheTests", dependencies: ["MessageCache"], swiftSettings: strict),
+        .testTarget(name: "MessageCacheTests", dependencies: ["MessageCache", "MailMessage"], swiftSettings: strict),
+        .testTarget(
+            name: "WebTests",
+            dependencies: [
+                "Web", "SharedTree", "MailMessage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -94,10 +94,13 @@ public struct EffectiveConfig: Sendable, Equatable, Codable {
                     fallback = lowerLayer(below: firstProblem.dn, layers: layers, definition: definition)
                 }
                 chosen = fallback
+                // Problems reach logs and /healthz: secret values are never spelled out.
+                let shown = { (values: [String]) in SettingsRegistry.displayed(definition.attribute, values).joined(separator: " ") }
+                let keptText = fallback.values.isEmpty ? "(unset)" : shown(fallback.values)
                 problems.append(SettingProblem(
-                    dn: firstProblem.dn, attribute: definition.attribute, value: firstProblem.value,
+                    dn: firstProblem.dn, attribute: definition.attribute, value: shown([firstProblem.value]),
                     reason: firstProblem.reason,
-                    keeping: "\(fallback.values.isEmpty ? "(unset)" : fallback.values.joined(separator: " ")) from \(fallback.source)"))
+                    keeping: "\(keptText) from \(fallback.source)"))
             }
             settings[key] = chosen ?? ResolvedSetting(values: definition.defaultValues, source: .builtInDefault)
         }
@@ -200,6 +203,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var chatPollInterval: Int
     public var chatFloodBurst: Int
     public var chatFloodRate: Int
+    /// The web-mail cookie key (32 bytes); nil: web login is disabled.
+    public var webSessionKey: [UInt8]?
+    public var webSessionLifetime: Int
 
     public init(_ config: EffectiveConfig) {
         func one(_ attribute: String) -> String? { config.setting(attribute).values.first }
@@ -257,5 +263,7 @@ public struct NodeConfig: Sendable, Equatable {
         chatPollInterval = int("svcpkgChatPollInterval", 100)
         chatFloodBurst = int("svcpkgChatFloodBurst", 20)
         chatFloodRate = int("svcpkgChatFloodRate", 4)
+        webSessionKey = one("svcpkgWebSessionKey").flatMap { Data(base64Encoded: $0) }.map { Array($0) }
+        webSessionLifetime = int("svcpkgWebSessionLifetime", 43200)
     }
 }

@@ -15,6 +15,8 @@ public enum ValidationRule: Sendable {
     case text
     /// `never` or a whole number of days in the range.
     case neverOrDays(ClosedRange<Int>)
+    /// Base64 of exactly this many bytes (a symmetric key).
+    case base64Key(bytes: Int)
 
     /// Returns the value in canonical form, or why it is invalid.
     public func validate(_ raw: String) -> Result<String, SettingProblem.Reason> {
@@ -76,6 +78,11 @@ public enum ValidationRule: Sendable {
                 return .failure(.init("`\(raw)` is neither never nor a number of days \(range.lowerBound)…\(range.upperBound)"))
             }
             return .success(String(days))
+        case .base64Key(let bytes):
+            guard let data = Data(base64Encoded: value), data.count == bytes else {
+                return .failure(.init("the value is not the base64 of \(bytes) bytes (make one with `openssl rand -base64 \(bytes)`)"))
+            }
+            return .success(value)
         }
     }
 }
@@ -151,7 +158,19 @@ public enum SettingsRegistry {
         .init(attribute: "svcpkgChatPollInterval", multiValued: false, defaultValues: ["100"], rule: .integer(20...10_000), summary: "milliseconds between checks of followed chat logs for lines from other nodes"),
         .init(attribute: "svcpkgChatFloodBurst", multiValued: false, defaultValues: ["20"], rule: .integer(1...10_000), summary: "IRC commands a client may send at once"),
         .init(attribute: "svcpkgChatFloodRate", multiValued: false, defaultValues: ["4"], rule: .integer(1...1000), summary: "IRC commands per second a client earns back"),
+        .init(attribute: "svcpkgWebSessionKey", multiValued: false, defaultValues: [], rule: .base64Key(bytes: 32),
+              summary: "cluster key sealing web-mail session cookies, base64 of 32 bytes (unset: web login disabled)"),
+        .init(attribute: "svcpkgWebSessionLifetime", multiValued: false, defaultValues: ["43200"], rule: .integer(300...2_592_000),
+              summary: "seconds a web-mail login lasts"),
     ]
+
+    /// Settings whose values are secrets: `svcpkg config show` says whether they are set, not what they are.
+    public static let secretAttributes: Set<String> = ["svcpkgWebSessionKey", "svcpkgSmarthostPassword"]
+
+    /// Values as logs, `/healthz` and `config show` may print them: secrets as `(secret)`.
+    public static func displayed(_ attribute: String, _ values: [String]) -> [String] {
+        secretAttributes.contains(attribute) ? values.map { _ in "(secret)" } : values
+    }
 
     public static let byAttribute: [String: SettingDefinition] = Dictionary(
         uniqueKeysWithValues: all.map { ($0.attribute.lowercased(), $0) })

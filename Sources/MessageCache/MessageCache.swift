@@ -57,7 +57,11 @@ public final class MessageCache: Sendable {
     public init(path: String) throws {
         try FileManager.default.createDirectory(
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        database = try DatabasePool(path: path)
+        var configuration = Configuration()
+        // A cache: losing the last transactions in a power cut is fine (they are rebuilt),
+        // an fsync per FETCH batch is not. WAL with NORMAL stays consistent after a crash.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)
     }
 
@@ -74,6 +78,17 @@ public final class MessageCache: Sendable {
                     UNIQUE (user, folder, uidValidity, uid)
                 );
                 CREATE VIRTUAL TABLE message_text USING fts5(headers, body, tokenize = 'trigram');
+                """)
+        }
+        // ENVELOPE and BODYSTRUCTURE (StructureCoding), apart from `message`: a FETCH fills
+        // them without indexing the text, and the indexer fills them without a second parse.
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE message_structure (
+                    user TEXT NOT NULL, folder TEXT NOT NULL, uidValidity INTEGER NOT NULL, uid INTEGER NOT NULL,
+                    envelope BLOB, bodyStructure BLOB,
+                    PRIMARY KEY (user, folder, uidValidity, uid)
+                ) WITHOUT ROWID;
                 """)
         }
         return migrator
@@ -105,10 +120,11 @@ public final class MessageCache: Sendable {
                 references: header.first("References"))
             // The text IMAP SEARCH matches: words decoded, transfer encodings and charsets undone.
             let structure = MessageStructure.parse(message)
-            return (cached, structure.searchableHeaderText, structure.searchableBodyText(of: message))
+            let summary = ParsedSummary(envelope: Envelope(message: message), bodyStructure: structure.bodyStructure)
+            return (cached, structure.searchableHeaderText, structure.searchableBodyText(of: message), summary)
         }
         try database.write { db in
-            for (cached, headerText, bodyText) in prepared {
+            for (cached, headerText, bodyText, summary) in prepared {
                 let key = cached.key
                 _ = try Self.delete(db, where: "user = ? AND folder = ? AND uidValidity = ? AND uid = ?",
                                 [key.user, key.folder, key.uidValidity, key.uid])
@@ -121,9 +137,63 @@ public final class MessageCache: Sendable {
                                      cached.date, cached.messageID, cached.inReplyTo, cached.references])
                 try db.execute(sql: "INSERT INTO message_text (rowid, headers, body) VALUES (?, ?, ?)",
                                arguments: [db.lastInsertedRowID, headerText, bodyText])
+                try Self.upsert(db, key, summary)
             }
         }
         return prepared.map(\.0)
+    }
+
+    /// Cached ENVELOPE/BODYSTRUCTURE of messages of one folder version, by UID; UIDs without
+    /// a row (or whose row does not decode) are absent.
+    public func summaries(user: String, folder: String, uidValidity: UInt32, uids: [UInt32]) throws -> [UInt32: ParsedSummary] {
+        guard !uids.isEmpty else { return [:] }
+        return try database.read { db in
+            var found: [UInt32: ParsedSummary] = [:]
+            // In chunks: SQLite caps the number of bound parameters.
+            var start = 0
+            while start < uids.count {
+                let chunk = uids[start..<min(uids.count, start + 500)]
+                start += chunk.count
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                var arguments: StatementArguments = [user, folder, uidValidity]
+                arguments += StatementArguments(chunk.map { Int64($0) })
+                let rows = try Row.fetchCursor(db, sql: """
+                    SELECT uid, envelope, bodyStructure FROM message_structure
+                    WHERE user = ? AND folder = ? AND uidValidity = ? AND uid IN (\(marks))
+                    """, arguments: arguments)
+                while let row = try rows.next() {
+                    let envelopeBytes: [UInt8]? = (row["envelope"] as Data?).map { [UInt8]($0) }
+                    let bodyBytes: [UInt8]? = (row["bodyStructure"] as Data?).map { [UInt8]($0) }
+                    let summary = ParsedSummary(
+                        envelope: envelopeBytes.flatMap(StructureCoding.decodeEnvelope),
+                        bodyStructure: bodyBytes.flatMap(StructureCoding.decodeBodyStructure))
+                    if summary.envelope != nil || summary.bodyStructure != nil {
+                        found[row["uid"]] = summary
+                    }
+                }
+            }
+            return found
+        }
+    }
+
+    /// Keeps ENVELOPE/BODYSTRUCTURE for messages; a part given as nil keeps what the row had.
+    public func storeSummaries(user: String, folder: String, uidValidity: UInt32, _ summaries: [UInt32: ParsedSummary]) throws {
+        guard !summaries.isEmpty else { return }
+        try database.write { db in
+            for (uid, summary) in summaries {
+                try Self.upsert(db, MessageKey(user: user, folder: folder, uidValidity: uidValidity, uid: uid), summary)
+            }
+        }
+    }
+
+    private static func upsert(_ db: Database, _ key: MessageKey, _ summary: ParsedSummary) throws {
+        try db.execute(sql: """
+            INSERT INTO message_structure (user, folder, uidValidity, uid, envelope, bodyStructure) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (user, folder, uidValidity, uid) DO UPDATE SET
+                envelope = coalesce(excluded.envelope, envelope), bodyStructure = coalesce(excluded.bodyStructure, bodyStructure)
+            """, arguments: [key.user, key.folder, key.uidValidity, key.uid,
+                             summary.envelope.map { Data(StructureCoding.encode($0)) },
+                             summary.bodyStructure.map { Data(StructureCoding.encode($0)) }])
     }
 
     /// UIDs of indexed messages in one folder whose text contains `needle` (case-insensitive),
@@ -152,10 +222,18 @@ public final class MessageCache: Sendable {
         }
     }
 
+    private func summaryUIDs(user: String, folder: String, uidValidity: UInt32) throws -> Set<UInt32> {
+        try database.read { db in
+            Set(try UInt32.fetchAll(db, sql: "SELECT uid FROM message_structure WHERE user = ? AND folder = ? AND uidValidity = ?",
+                                    arguments: [user, folder, uidValidity]))
+        }
+    }
+
     /// Drops rows of messages no longer in the folder (expunged) or of an old UIDVALIDITY.
     @discardableResult
     public func prune(user: String, folder: String, uidValidity: UInt32, keeping uids: Set<UInt32>) throws -> Int {
-        let gone = try cachedUIDs(user: user, folder: folder, uidValidity: uidValidity).subtracting(uids)
+        let gone = try cachedUIDs(user: user, folder: folder, uidValidity: uidValidity)
+            .union(summaryUIDs(user: user, folder: folder, uidValidity: uidValidity)).subtracting(uids)
         return try database.write { db in
             var removed = try Self.delete(db, where: "user = ? AND folder = ? AND uidValidity != ?", [user, folder, uidValidity])
             for uid in gone {
@@ -178,6 +256,7 @@ public final class MessageCache: Sendable {
 
     private static func delete(_ db: Database, where condition: String, _ arguments: StatementArguments) throws -> Int {
         try db.execute(sql: "DELETE FROM message_text WHERE rowid IN (SELECT id FROM message WHERE \(condition))", arguments: arguments)
+        try db.execute(sql: "DELETE FROM message_structure WHERE \(condition)", arguments: arguments)
         try db.execute(sql: "DELETE FROM message WHERE \(condition)", arguments: arguments)
         return db.changesCount
     }

@@ -78,7 +78,8 @@ public struct ConfigWatcher: Service {
             if old != new {
                 logger.notice("setting changed", metadata: [
                     "attribute": "\(definition.attribute)",
-                    "from": "\(old.values.joined(separator: " "))", "to": "\(new.values.joined(separator: " "))",
+                    "from": "\(SettingsRegistry.displayed(definition.attribute, old.values).joined(separator: " "))",
+                    "to": "\(SettingsRegistry.displayed(definition.attribute, new.values).joined(separator: " "))",
                     "source": "\(new.source)",
                 ])
             }

@@ -1,5 +1,6 @@
 import Directory
 import IMAP
+import MailMessage
 import MessageCache
 import Metrics
 import NIOPosix
@@ -11,12 +12,14 @@ import SharedTree
 final class IMAPMailServices: IMAPServices {
     let mail: MailServices
     let searchIndex: (any IMAPSearchIndex)?
+    let summaryCache: (any IMAPSummaryCache)?
     /// Authenticated IMAP connections per user on this node (svcpkgMaxConnectionsPerUser).
     let userConnections = ConnectionCounter()
 
     init(mail: MailServices, messageCache: MessageCache?) {
         self.mail = mail
         self.searchIndex = messageCache.map { MessageCacheSearchIndex(cache: $0, fileThreads: mail.fileThreads, logger: mail.logger) }
+        self.summaryCache = messageCache.map { MessageCacheSummaries(cache: $0) }
     }
 
     func connectionOpened(_ context: IMAPConnectionContext) -> String? {
@@ -58,5 +61,18 @@ final class IMAPMailServices: IMAPServices {
 
     func blocking<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result {
         try await mail.fileThreads.runIfActive(work)
+    }
+}
+
+/// IMAP's ENVELOPE/BODYSTRUCTURE cache is the node-local message cache.
+struct MessageCacheSummaries: IMAPSummaryCache {
+    let cache: MessageCache
+
+    func summaries(user: String, folder: String, uidValidity: UInt32, uids: [UInt32]) throws -> [UInt32: ParsedSummary] {
+        try cache.summaries(user: user, folder: folder, uidValidity: uidValidity, uids: uids)
+    }
+
+    func storeSummaries(user: String, folder: String, uidValidity: UInt32, _ summaries: [UInt32: ParsedSummary]) throws {
+        try cache.storeSummaries(user: user, folder: folder, uidValidity: uidValidity, summaries)
     }
 }

@@ -10,6 +10,7 @@ import IMAP
 import POP3
 import SMTP
 import ServiceLifecycle
+import Web
 
 /// Keeps the node's listeners in line with the effective config: binds what is enabled,
 /// rebinds when an address or port changes, and on graceful shutdown drains (the agent says
@@ -24,13 +25,15 @@ public struct ListenerSupervisor: Service {
     let imap: IMAPMailServices
     let chat: ChatServices
     let chatHub: ChatHub
+    /// The web-mail routes, mounted on the HTTP port; nil when they could not be set up.
+    let web: WebMail?
     let tls: TLSContextProvider
     let metrics: NodeMetrics
     let logger: Logger
 
     init(
         runtime: NodeRuntime, mail: MailServices, pop3: POP3MailServices, imap: IMAPMailServices, chat: ChatServices, chatHub: ChatHub,
-        tls: TLSContextProvider, metrics: NodeMetrics, logger: Logger
+        web: WebMail?, tls: TLSContextProvider, metrics: NodeMetrics, logger: Logger
     ) {
         self.runtime = runtime
         self.mail = mail
@@ -38,13 +41,14 @@ public struct ListenerSupervisor: Service {
         self.imap = imap
         self.chat = chat
         self.chatHub = chatHub
+        self.web = web
         self.tls = tls
         self.metrics = metrics
         self.logger = logger
     }
 
     /// Modules this build serves.
-    static let implementedModules: [ModuleName] = [.smtp, .submission, .pop3, .imap, .chat]
+    static let implementedModules: [ModuleName] = [.smtp, .submission, .pop3, .imap, .chat, .web]
 
     /// One protocol listener: its name (as in /healthz), the module that enables it, its port, implicit TLS.
     struct ProtocolListener: Sendable {
@@ -122,7 +126,7 @@ public struct ListenerSupervisor: Service {
                 state.http = nil
             }
             do {
-                let server = try await HTTPHealthServer.start(host: httpEndpoint.host, port: httpEndpoint.port, runtime: runtime, metrics: metrics, logger: logger)
+                let server = try await HTTPHealthServer.start(host: httpEndpoint.host, port: httpEndpoint.port, runtime: runtime, metrics: metrics, web: web, logger: logger)
                 state.http = (httpEndpoint, server)
                 state.failures["http"] = nil
                 setStatus("http", .up(address: httpEndpoint.host, port: httpEndpoint.port))
@@ -154,6 +158,7 @@ public struct ListenerSupervisor: Service {
         for listener in Self.protocolListeners {
             await reconcileListener(listener, config: config, state)
         }
+        setStatus("web", webStatus(config: config, http: state.http?.endpoint))
         // Modules not written yet say so plainly when enabled.
         runtime.update { snapshot in
             for module in ModuleName.allCases where !Self.implementedModules.contains(module) {
@@ -254,6 +259,16 @@ public struct ListenerSupervisor: Service {
         return try await SMTPServer.start(settings: settings, services: mail, logger: logger)
     }
 
+    /// Web-mail rides on the HTTP listener; without the cluster key nobody can log in, which
+    /// /healthz says in so many words.
+    func webStatus(config: NodeConfig, http: Endpoint?) -> NodeRuntime.ListenerStatus {
+        guard config.modules.contains(.web) else { return .disabled }
+        guard web != nil else { return .failed("web-mail could not be set up (see the log)") }
+        guard config.webSessionKey != nil else { return .failed("web login disabled: no svcpkgWebSessionKey in LDAP") }
+        guard let http else { return .failed("the HTTP port is not listening") }
+        return .up(address: http.host, port: http.port)
+    }
+
     private func shouldTry(_ key: String, _ endpoint: Endpoint, _ state: State) -> Bool {
         guard let failure = state.failures[key], failure.endpoint == endpoint else { return true }
         return Date().timeIntervalSince(failure.at) >= Self.retryAfterFailure
@@ -264,8 +279,8 @@ public struct ListenerSupervisor: Service {
     }
 }
 
-/// Hummingbird application serving `/healthz`, run in a service group of its own so that it
-/// can be stopped (and rebound) without stopping the node.
+/// Hummingbird application serving `/healthz`, `/metrics` and web-mail, run in a service
+/// group of its own so that it can be stopped (and rebound) without stopping the node.
 final class HTTPHealthServer: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
@@ -275,8 +290,10 @@ final class HTTPHealthServer: Sendable {
         self.task = task
     }
 
-    static func start(host: String, port: Int, runtime: NodeRuntime, metrics: NodeMetrics, logger: Logger) async throws -> HTTPHealthServer {
-        let router = Router()
+    static func start(host: String, port: Int, runtime: NodeRuntime, metrics: NodeMetrics, web: WebMail?, logger: Logger) async throws -> HTTPHealthServer {
+        let router = Router(context: WebRequestContext.self)
+        // First, so that its middleware (security headers, error pages) covers every route.
+        web?.register(on: router)
         router.get("/healthz") { _, _ -> Response in
             let report = HealthReport(runtime: runtime)
             return Response(

@@ -2,6 +2,7 @@ import DNSClient
 import Directory
 import Foundation
 import Logging
+import MailMessage
 import MailAuth
 import Metrics
 import NIOConcurrencyHelpers

@@ -4,6 +4,7 @@ import Logging
 import MessageCache
 import NIOPosix
 import ServiceLifecycle
+import Web
 
 public enum NodeStartError: Error, CustomStringConvertible {
     case noConfig(ldapError: String, cachePath: String)
@@ -77,6 +78,16 @@ public struct NodeServer {
             messageCache = nil
         }
         let chatHub = ChatHubService.makeHub(runtime: runtime, mail: mail, logger: logger)
+        let web: WebMail?
+        do {
+            web = try WebMail(services: WebMailServices(mail: mail, messageCache: messageCache), logger: logger)
+        } catch {
+            logger.error("web-mail unavailable: its page templates do not parse", metadata: ["error": "\(error)"])
+            web = nil
+        }
+        if snapshot.nodeConfig.modules.contains(.web), snapshot.nodeConfig.webSessionKey == nil {
+            logger.warning("web login disabled: no svcpkgWebSessionKey in LDAP (base64 of 32 random bytes on cn=cluster)")
+        }
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: ConfigWatcher(directory: directory, runtime: runtime, cache: cache, logger: logger)),
@@ -89,7 +100,8 @@ public struct NodeServer {
                 // Last in the list, so first to be shut down: it drains while config and heartbeat still run.
                 .init(service: ListenerSupervisor(
                     runtime: runtime, mail: mail, pop3: POP3MailServices(mail: mail), imap: IMAPMailServices(mail: mail, messageCache: messageCache),
-                    chat: ChatServices(mail: mail), chatHub: chatHub, tls: TLSContextProvider(logger: logger), metrics: metrics, logger: logger)),
+                    chat: ChatServices(mail: mail), chatHub: chatHub, web: web, tls: TLSContextProvider(logger: logger), metrics: metrics,
+                    logger: logger)),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))

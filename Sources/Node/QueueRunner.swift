@@ -1,6 +1,7 @@
 import Directory
 import Foundation
 import Logging
+import MailMessage
 import Metrics
 import NIOPosix
 import SMTP

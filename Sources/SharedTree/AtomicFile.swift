@@ -13,7 +13,12 @@ public enum AtomicFile {
     /// Writes `data` to `path`: a temporary file in the same directory (dot-prefixed,
     /// unique per call), fsync, rename over `path`, fsync of the directory. On failure the
     /// temporary file is removed and `path` is untouched. Blocking.
-    public static func write(_ data: [UInt8], to path: String, mode: mode_t = 0o644) throws(SharedTreeError) {
+    ///
+    /// Without `durable` both fsyncs are left out: readers still see the old or the new file
+    /// whole (NFS flushes the data at close, before the rename; ext4 does the same for a
+    /// rename over a file), but a crash of the file server may bring the old file back.
+    /// Only for changes whose loss is harmless (flags: see `MailStore.store`).
+    public static func write(_ data: [UInt8], to path: String, mode: mode_t = 0o644, durable: Bool = true) throws(SharedTreeError) {
         let directory = PathUtil.directory(of: path)
         let temporary = temporaryPath(for: path)
         let fd = try Posix.open(temporary, O_WRONLY | O_CREAT | O_EXCL, mode: mode)
@@ -21,7 +26,7 @@ public enum AtomicFile {
             // The umask may have narrowed the mode given to open().
             if fchmod(fd, mode) != 0 { throw Posix.fail("chmod", temporary) }
             try Posix.writeAll(fd, data, path: temporary)
-            try Posix.fsync(fd, path: temporary)
+            if durable { try Posix.fsync(fd, path: temporary) }
         } catch {
             Posix.closeQuietly(fd)
             _ = try? Posix.unlinkIfPresent(temporary)
@@ -34,7 +39,7 @@ public enum AtomicFile {
             _ = try? Posix.unlinkIfPresent(temporary)
             throw error
         }
-        try Posix.fsyncDirectory(directory)
+        if durable { try Posix.fsyncDirectory(directory) }
     }
 
     /// Reads the whole file at `path`; throws `fileTooLarge` when it is bigger than

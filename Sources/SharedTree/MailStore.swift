@@ -315,12 +315,44 @@ public struct MailStore: Sendable {
     /// (recorded as expunged with a MODSEQ), and returns the snapshot.
     public func sync(_ folder: MailFolderName) throws(MailStoreError) -> FolderSnapshot {
         let folderPaths = paths(folder)
+        // Most syncs find nothing to do (a session's own commit, a poll in the second after
+        // a change): then the list as written is the answer, and no lock is taken.
+        if let snapshot = try snapshotIfInStep(folderPaths) { return snapshot }
         return try withFolderLock(folderPaths) { lock throws(MailStoreError) in
             let token = try changeToken(folderPaths)
             var state = try syncLocked(folderPaths, lock: lock)
             try commit(&state, lock: lock)
             return state.snapshot(token: token)
         }
+    }
+
+    /// The folder as its UID list says, read without the lock, when a locked sync would
+    /// change nothing: no delivery waits in `new/` and `cur/` holds exactly the files the
+    /// list names, under the names it gives them (so no flags changed by another program and
+    /// nothing removed). nil when a locked sync is needed. A writer renames and removes files
+    /// before it replaces the list, and the list is read before `cur/` is listed, so a commit
+    /// running meanwhile shows as a difference here, never as a wrong snapshot.
+    func snapshotIfInStep(_ folderPaths: FolderPaths) throws(MailStoreError) -> FolderSnapshot? {
+        let token = try changeToken(folderPaths)
+        do throws(SharedTreeError) {
+            guard try !Posix.listDirectory(folderPaths.new).contains(where: { !$0.hasPrefix(".") }) else { return nil }
+        } catch {
+            if error.isNotFound { return nil }
+            throw .storage(error)
+        }
+        // A list that cannot be read is the locked sync's to repair (and its errors to report).
+        guard let list = try? readList(folderPaths), list.isInOrder else { return nil }
+        var named = Set<String>(minimumCapacity: list.entries.count)
+        for entry in list.entries {
+            guard named.insert(MaildirFileName.curName(base: entry.base, info: entry.info)).inserted else { return nil }
+        }
+        var files = 0
+        for name in try storage({ () throws(SharedTreeError) in try Posix.listDirectory(folderPaths.cur) }) where !name.hasPrefix(".") {
+            guard named.contains(name) else { return nil }
+            files += 1
+        }
+        guard files == named.count else { return nil }
+        return SyncState(folder: folderPaths.folder, list: list, names: [:], dirty: false).snapshot(token: token)
     }
 
     /// The UID list as last written, read without the lock (a rename replaces it whole, so
@@ -426,7 +458,6 @@ public struct MailStore: Sendable {
             var toucher = LockToucher(lock: lock)
             var changed: [UInt32] = []
             var failed: [UInt32] = []
-            var renamed = false
             for index in state.list.entries.indices where wanted.contains(state.list.entries[index].uid) {
                 let entry = state.list.entries[index]
                 if let unchangedSince, entry.modSeq > unchangedSince {
@@ -464,7 +495,6 @@ public struct MailStore: Sendable {
                         continue
                     }
                     state.names[entry.base] = newName
-                    renamed = true
                 }
                 state.list.highestModSeq += 1
                 state.list.entries[index].info = info
@@ -474,8 +504,10 @@ public struct MailStore: Sendable {
                 changed.append(entry.uid)
                 try toucher.touchIfDue()
             }
-            if renamed { try storage { () throws(SharedTreeError) in try Posix.fsyncDirectory(folderPaths.cur) } }
-            try commit(&state, lock: lock)
+            // Flag changes are not made durable (no fsync of cur/ or of the list), as Dovecot
+            // does not: a crash of the file server can undo the last ones, which loses no
+            // message; a sync that also gave new messages UIDs is still made durable.
+            try commit(&state, lock: lock, durable: false)
             return StoreResult(snapshot: state.snapshot(token: token), changed: changed, failed: failed)
         }
     }
@@ -641,6 +673,9 @@ public struct MailStore: Sendable {
         /// Base name → current file name in `cur/`, for every file found.
         var names: [String: String]
         var dirty: Bool
+        /// UIDNEXT and UIDVALIDITY of the list on disk (0 when there was none).
+        var loadedUIDNext: UInt32 = 0
+        var loadedUIDValidity: UInt32 = 0
 
         func snapshot(token: FolderChangeToken) -> FolderSnapshot {
             let messages = list.entries.map { entry in
@@ -747,14 +782,11 @@ public struct MailStore: Sendable {
 
     /// The UID list as last written; nil when there is none.
     func readList(_ folderPaths: FolderPaths) throws(MailStoreError) -> UIDList? {
-        let bytes: [UInt8]
-        do throws(SharedTreeError) {
-            bytes = try AtomicFile.read(folderPaths.uidList, maxBytes: UIDList.maxBytes)
-        } catch {
-            if error.isNotFound { return nil }
-            throw .storage(error)
+        switch try storage({ () throws(SharedTreeError) in try UIDListRead.read(folderPaths.uidList) }) {
+        case .missing: return nil
+        case .parsed(let list): return list
+        case .unreadable(_, let error): throw .storage(error)
         }
-        return try storage { () throws(SharedTreeError) in try UIDList.decode(bytes, path: folderPaths.uidList) }
     }
 
     /// The source entries for copy/move, ascending by UID, from the last written list.
@@ -849,6 +881,8 @@ public struct MailStore: Sendable {
     func syncLocked(_ folderPaths: FolderPaths, lock: LockFile, lastInOrder: [String] = [], keywords: [String: [String]] = [:]) throws(MailStoreError) -> SyncState {
         var toucher = LockToucher(lock: lock)
         var (list, dirty) = try loadListForWriting(folderPaths)
+        // A list made or repaired just now counts as new: its first commit is durable.
+        let loaded: (uidNext: UInt32, uidValidity: UInt32) = dirty ? (0, 0) : (list.uidNext, list.uidValidity)
 
         // new/ → cur/, adding the empty info `:2,` (a file delivered with flags has it already).
         var newNames: [String]
@@ -940,27 +974,22 @@ public struct MailStore: Sendable {
             dirty = true
             try toucher.touchIfDue()
         }
-        return SyncState(folder: folderPaths.folder, list: list, names: names, dirty: dirty)
+        return SyncState(
+            folder: folderPaths.folder, list: list, names: names, dirty: dirty, loadedUIDNext: loaded.uidNext,
+            loadedUIDValidity: loaded.uidValidity)
     }
 
     /// The list to update under the lock: the file as written (repaired if its order is
     /// off), a new list when there is none, or a new UIDVALIDITY when it is unreadable.
     func loadListForWriting(_ folderPaths: FolderPaths) throws(MailStoreError) -> (UIDList, dirty: Bool) {
-        let bytes: [UInt8]
-        do throws(SharedTreeError) {
-            bytes = try AtomicFile.read(folderPaths.uidList, maxBytes: UIDList.maxBytes)
-        } catch {
-            guard error.isNotFound else {
-                if case .fileTooLarge = error { return try replaceLostList(folderPaths, previous: nil, reason: "\(error)") }
-                throw .storage(error)
-            }
-            return (UIDList(uidValidity: try newUIDValidity(folderPaths, above: nil)), true)
-        }
         var list: UIDList
-        do throws(SharedTreeError) {
-            list = try UIDList.decode(bytes, path: folderPaths.uidList)
-        } catch {
+        switch try storage({ () throws(SharedTreeError) in try UIDListRead.read(folderPaths.uidList) }) {
+        case .missing:
+            return (UIDList(uidValidity: try newUIDValidity(folderPaths, above: nil)), true)
+        case .unreadable(let bytes, let error):
             return try replaceLostList(folderPaths, previous: bytes, reason: "\(error)")
+        case .parsed(let parsed):
+            list = parsed
         }
         let repaired = list.repairOrder()
         if repaired {
@@ -1010,18 +1039,43 @@ public struct MailStore: Sendable {
     }
 
     /// Verifies the lock and writes the list if it changed.
-    func commit(_ state: inout SyncState, lock: LockFile) throws(MailStoreError) {
+    /// Writes the list when it changed. `durable: false` skips the fsyncs unless the list
+    /// gives out UIDs (or a UIDVALIDITY) it did not have on disk: a UID handed out must never
+    /// be handed out again after a crash.
+    func commit(_ state: inout SyncState, lock: LockFile, durable: Bool = true) throws(MailStoreError) {
         guard state.dirty else { return }
         let bytes = state.list.encoded()
+        let mustLast = durable || state.list.uidNext != state.loadedUIDNext || state.list.uidValidity != state.loadedUIDValidity
+        let path = paths(state.folder).uidList
         try storage { () throws(SharedTreeError) in
             try lock.verify()
-            try AtomicFile.write(bytes, to: paths(state.folder).uidList, mode: Self.fileMode)
+            UIDListCache.shared.forget(path)
+            try AtomicFile.write(bytes, to: path, mode: Self.fileMode, durable: mustLast)
+            // Under the lock nobody else replaces the file: what is there now is this list,
+            // so the next read (ours or another session's on this node) needs no parse.
+            if let status = try Posix.freshStatus(path, directory: false) {
+                UIDListCache.shared.keep(state.list, at: path, stamp: FolderChangeToken.Stamp(status))
+            }
         }
         state.dirty = false
+        state.loadedUIDNext = state.list.uidNext
+        state.loadedUIDValidity = state.list.uidValidity
     }
 }
 
 extension UIDList {
+    /// What `repairOrder` would leave as it is, as far as a reader can tell cheaply: UIDs
+    /// ascending below UIDNEXT, MODSEQs at most HIGHESTMODSEQ (duplicate base names are the
+    /// caller's to see).
+    var isInOrder: Bool {
+        var previous: UInt32 = 0
+        for entry in entries {
+            guard entry.uid > previous, entry.modSeq <= highestModSeq else { return false }
+            previous = entry.uid
+        }
+        return previous < uidNext && expunged.allSatisfy { $0.modSeq <= highestModSeq }
+    }
+
     /// Sorts entries by UID and drops duplicate UIDs and base names (first kept); raises
     /// UIDNEXT and HIGHESTMODSEQ above what is listed. True when anything changed.
     mutating func repairOrder() -> Bool {

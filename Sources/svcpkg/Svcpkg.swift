@@ -138,7 +138,7 @@ enum ConfigPrinter {
         let width = SettingsRegistry.all.map(\.attribute.count).max() ?? 20
         for definition in SettingsRegistry.all {
             let setting = config.setting(definition.attribute)
-            let value = setting.values.isEmpty ? "(unset)" : setting.values.joined(separator: " ")
+            let value = setting.values.isEmpty ? "(unset)" : SettingsRegistry.displayed(definition.attribute, setting.values).joined(separator: " ")
             let name = definition.attribute.padding(toLength: width, withPad: " ", startingAt: 0)
             out += "\(name)  \(value)  [\(setting.source)]\n"
         }
@@ -150,7 +150,7 @@ enum ConfigPrinter {
         var settings: [String: Any] = [:]
         for definition in SettingsRegistry.all {
             let setting = config.setting(definition.attribute)
-            var item: [String: Any] = ["values": setting.values, "source": setting.source.kind]
+            var item: [String: Any] = ["values": SettingsRegistry.displayed(definition.attribute, setting.values), "source": setting.source.kind]
             switch setting.source {
             case .cluster(let dn), .node(let dn): item["dn"] = dn
             case .builtInDefault: break

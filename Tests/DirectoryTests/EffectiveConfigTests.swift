@@ -97,4 +97,24 @@ import Testing
             #expect(ldif.contains("'\(attribute)'"), "svcpkg.ldif lacks \(attribute)")
         }
     }
+
+    @Test func webSessionKeyMustBeThirtyTwoBytesOfBase64() {
+        let key = Data((0..<32).map { UInt8($0) }).base64EncodedString()
+        let good = NodeConfig(EffectiveConfig.resolve(nodeName: "n2", cluster: cluster(["svcpkgWebSessionKey": [key]]), node: nil, previous: nil))
+        #expect(good.webSessionKey == (0..<32).map { UInt8($0) })
+        #expect(good.webSessionLifetime == 43200)
+        let badValues: [String] = ["not base64!", Data([1, 2, 3]).base64EncodedString(), Data(count: 64).base64EncodedString()]
+        for bad in badValues {
+            let config = EffectiveConfig.resolve(nodeName: "n2", cluster: cluster(["svcpkgWebSessionKey": [bad]]), node: nil, previous: nil)
+            #expect(config.problems.map(\.attribute) == ["svcpkgWebSessionKey"])
+            #expect(NodeConfig(config).webSessionKey == nil)
+        }
+        #expect(NodeConfig(EffectiveConfig.resolve(nodeName: "n2", cluster: nil, node: nil, previous: nil)).webSessionKey == nil)
+        // A bad value on the node keeps the cluster's key, and the problem (logged, in /healthz) never shows either.
+        let mixed = EffectiveConfig.resolve(
+            nodeName: "n2", cluster: cluster(["svcpkgWebSessionKey": [key]]), node: node(["svcpkgWebSessionKey": ["c2VjcmV0"]]), previous: nil)
+        #expect(NodeConfig(mixed).webSessionKey == (0..<32).map { UInt8($0) })
+        #expect(mixed.problems.count == 1)
+        #expect(!mixed.problems[0].description.contains(key) && !mixed.problems[0].description.contains("c2VjcmV0"))
+    }
 }

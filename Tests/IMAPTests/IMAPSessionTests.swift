@@ -8,6 +8,7 @@ import Testing
 /// Services for transcripts: one user with password "secret", blocking work run inline.
 struct TranscriptServices: IMAPServices {
     let store: MailStore
+    var summaryCache: (any IMAPSummaryCache)? = nil
 
     func connectionOpened(_ context: IMAPConnectionContext) -> String? { nil }
     func connectionClosed(_ context: IMAPConnectionContext) {}
@@ -46,7 +47,7 @@ struct Transcript {
     var session: IMAPSession
     let output = TranscriptOutput()
 
-    init(plaintextAllowed: Bool = true) throws {
+    init(plaintextAllowed: Bool = true, summaryCache: (any IMAPSummaryCache)? = nil) throws {
         var template = Array((NSTemporaryDirectory() + "/imap-session-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
         root = String(cString: made)
@@ -54,7 +55,7 @@ struct Transcript {
         store = MailStore(layout: SharedTreeLayout(root: root), user: try MailUser(address: "u@example.test"), node: "t1")
         let context = IMAPConnectionContext(remoteAddress: "127.0.0.1", localAddress: "127.0.0.1", sessionID: "t", tlsActive: false)
         session = IMAPSession(
-            configuration: IMAPSession.Configuration(allowPlaintextAuth: plaintextAllowed), services: TranscriptServices(store: store),
+            configuration: IMAPSession.Configuration(allowPlaintextAuth: plaintextAllowed), services: TranscriptServices(store: store, summaryCache: summaryCache),
             context: context, logger: Logger(label: "test"))
     }
 

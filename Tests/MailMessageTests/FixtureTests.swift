@@ -149,3 +149,42 @@ extension FixtureTests {
         #expect(Envelope(message: message) == MessageStructure.parse(message).envelope)
     }
 }
+
+/// The cache form of ENVELOPE and BODYSTRUCTURE: every fixture survives the round trip, and
+/// damaged rows read as misses, never as wrong structures or crashes.
+@Suite struct StructureCodingTests {
+    @Test(arguments: FixtureTests.names) func roundTrip(_ name: String) {
+        let message = FixtureTests.message(name)
+        let structure = MessageStructure.parse(message)
+        let envelope = Envelope(message: message)
+        #expect(StructureCoding.decodeEnvelope(StructureCoding.encode(envelope)) == envelope, "\(name)")
+        #expect(StructureCoding.decodeBodyStructure(StructureCoding.encode(structure.bodyStructure)) == structure.bodyStructure, "\(name)")
+    }
+
+    @Test(arguments: FixtureTests.names) func damagedRowsAreMisses(_ name: String) {
+        let structure = MessageStructure.parse(FixtureTests.message(name))
+        let encoded = StructureCoding.encode(structure.bodyStructure)
+        // Every cut is refused: a structure read from a prefix would be a wrong answer.
+        for length in 0..<encoded.count {
+            #expect(StructureCoding.decodeBodyStructure(Array(encoded[0..<length])) == nil, "\(name) cut at \(length)")
+        }
+        #expect(StructureCoding.decodeBodyStructure(encoded + [0]) == nil)
+        var otherVersion = encoded
+        otherVersion[0] = StructureCoding.version &+ 1
+        #expect(StructureCoding.decodeBodyStructure(otherVersion) == nil)
+        // Flipped bytes may decode to something else or nothing, but never crash.
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var flipped = encoded
+            flipped[Int.random(in: 1..<flipped.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            _ = StructureCoding.decodeBodyStructure(flipped)
+            _ = StructureCoding.decodeEnvelope(flipped)
+        }
+    }
+
+    @Test func hugeCountsAreRefusedWithoutAllocating() {
+        // Version, multipart tag, then a part count of 2^31-1 with nothing behind it.
+        #expect(StructureCoding.decodeBodyStructure([StructureCoding.version, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x07]) == nil)
+        #expect(StructureCoding.decodeEnvelope([StructureCoding.version, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]) == nil)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import MailMessage
 @testable import MessageCache
 
 @Suite struct MessageCacheTests {
@@ -50,5 +51,27 @@ import Testing
         #expect(try cache.search(user: "alice@example.test", folder: "INBOX", uidValidity: 7, contains: "text", in: .body) == [1, 3])
         #expect(try cache.forget(user: "alice@example.test") == 2)
         #expect(try cache.count(user: "alice@example.test") == 0)
+    }
+
+    @Test func summariesMergeAndGoWithTheirMessage() throws {
+        let cache = try MessageCache(path: path)
+        let user = "alice@example.test"
+        let envelope = Envelope(subject: Array("Hello".utf8), from: [EnvelopeAddress(name: nil, mailbox: Array("a".utf8), host: Array("x".utf8))])
+        let body = BodyStructure.emptyTextPlain
+        try cache.storeSummaries(user: user, folder: "INBOX", uidValidity: 7, [1: ParsedSummary(envelope: envelope)])
+        #expect(try cache.summaries(user: user, folder: "INBOX", uidValidity: 7, uids: [1, 2]) == [1: ParsedSummary(envelope: envelope)])
+        // A later BODYSTRUCTURE joins the envelope already there; nil never erases.
+        try cache.storeSummaries(user: user, folder: "INBOX", uidValidity: 7, [1: ParsedSummary(bodyStructure: body)])
+        #expect(try cache.summaries(user: user, folder: "INBOX", uidValidity: 7, uids: [1]) == [1: ParsedSummary(envelope: envelope, bodyStructure: body)])
+        #expect(try cache.summaries(user: user, folder: "INBOX", uidValidity: 8, uids: [1]) == [:])
+        // Indexing for search keeps the summary too, parsed once.
+        try cache.index(key(2), message: message("Indexed", "text"), internalDate: Date())
+        let indexed = try cache.summaries(user: user, folder: "INBOX", uidValidity: 7, uids: [2])[2]
+        #expect(indexed?.envelope?.subject == Array("Indexed".utf8) && indexed?.bodyStructure != nil)
+        // More UIDs than SQLite binds in one statement.
+        #expect(try cache.summaries(user: user, folder: "INBOX", uidValidity: 7, uids: Array(1...2000)).count == 2)
+        // Expunged messages lose their summaries with their rows.
+        try cache.prune(user: user, folder: "INBOX", uidValidity: 7, keeping: [2])
+        #expect(try cache.summaries(user: user, folder: "INBOX", uidValidity: 7, uids: [1, 2]).keys.sorted() == [2])
     }
 }

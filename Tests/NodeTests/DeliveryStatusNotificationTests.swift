@@ -1,4 +1,5 @@
 import Foundation
+import MailMessage
 import Testing
 @testable import Node
 

@@ -268,6 +268,62 @@ final class MailStoreTests: XCTestCase {
         XCTAssertEqual(try store.readMessage(old, in: .inbox), message("m"))
     }
 
+    /// A sync with nothing to take in reads the list without the lock (another node holding
+    /// it does not delay it); a delivery, a rename by another program or a removed file
+    /// still needs the lock, and waits for it.
+    func testSyncInStepTakesNoLockAndAnythingElseWaitsForIt() throws {
+        try (1...3).forEach { _ = try store.deliver(message("m\($0)")) }
+        let synced = try store.sync(.inbox)
+        let impatient = fixture.store(timeout: 0.2)
+        let held = try LockFile.acquire(name: MailStore.folderLockName, in: store.maildirDirectory, node: "node-b")
+        defer { _ = try? held.release() }
+        XCTAssertEqual(try impatient.sync(.inbox).messages, synced.messages)
+
+        let file = synced.messages[1].fileName
+        XCTAssertEqual(rename(inbox("cur/" + file), inbox("cur/" + MaildirFileName(file).base + ":2,S")), 0)
+        XCTAssertNotNil(assertThrowsMailStoreError { () throws(MailStoreError) in try impatient.sync(.inbox) }, "a flag change by another program")
+        XCTAssertEqual(rename(inbox("cur/" + MaildirFileName(file).base + ":2,S"), inbox("cur/" + file)), 0)
+        XCTAssertEqual(try impatient.sync(.inbox).messages, synced.messages)
+
+        XCTAssertEqual(unlink(inbox("cur/" + synced.messages[2].fileName)), 0)
+        XCTAssertNotNil(assertThrowsMailStoreError { () throws(MailStoreError) in try impatient.sync(.inbox) }, "a file removed")
+        _ = try held.release()
+        XCTAssertEqual(try store.sync(.inbox).messages.map(\.uid), [1, 2])
+
+        try store.deliver(message("m4"))
+        let again = try LockFile.acquire(name: MailStore.folderLockName, in: store.maildirDirectory, node: "node-b")
+        XCTAssertNotNil(assertThrowsMailStoreError { () throws(MailStoreError) in try impatient.sync(.inbox) }, "a delivery waiting in new/")
+        _ = try again.release()
+        XCTAssertEqual(try store.sync(.inbox).messages.map(\.uid), [1, 2, 4])
+    }
+
+    /// Parsed lists are reused only while the file is the one parsed: a list replaced by
+    /// another node (here: written behind the store's back) is read again.
+    func testParsedUIDListsAreReusedOnlyForTheSameFile() throws {
+        try (1...2).forEach { _ = try store.deliver(message("m\($0)")) }
+        let synced = try store.sync(.inbox)
+        let path = store.maildirDirectory + "/" + UIDList.fileName
+        guard case .parsed(let cached) = try UIDListRead.read(path) else { return XCTFail("no list") }
+        XCTAssertEqual(cached.entries.map(\.uid), [1, 2])
+        var changed = cached
+        changed.entries.removeLast()
+        changed.uidNext = 7
+        try AtomicFile.write(changed.encoded(), to: path)
+        XCTAssertEqual(try store.readSnapshot(.inbox)?.uidNext, 7)
+        XCTAssertEqual(try store.readSnapshot(.inbox)?.messages.map(\.uid), [1])
+        // Same size, same inode, new bytes (never done by svcpkg, which renames): the mtime
+        // tells them apart once the clock has ticked (ext4 stamps are a few ms coarse).
+        usleep(30_000)
+        var same = changed
+        same.uidNext = 8
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        _ = same.encoded().withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        XCTAssertEqual(try store.readSnapshot(.inbox)?.uidNext, 8)
+        XCTAssertEqual(synced.messages.count, 2)
+    }
+
     func testExpungeRecordsVanishedUIDs() throws {
         try (1...4).forEach { _ = try store.deliver(message("m\($0)")) }
         let start = try store.sync(.inbox)

@@ -6,18 +6,30 @@ import MailMessage
 struct IMAPMessageData {
     let bytes: [UInt8]
     private(set) lazy var structure: MessageStructure = MessageStructure.parse(bytes)
+    /// ENVELOPE and BODYSTRUCTURE: from the summary cache, or computed here when first asked.
+    private(set) var summary: ParsedSummary
 
-    init(bytes: [UInt8]) {
+    init(bytes: [UInt8], summary: ParsedSummary = ParsedSummary()) {
         self.bytes = bytes
+        self.summary = summary
+    }
+
+    /// Only what the cache had: for ENVELOPE and BODYSTRUCTURE without the file.
+    init(summary: ParsedSummary) {
+        self.init(bytes: [], summary: summary)
     }
 
     mutating func envelope() -> IMAPEnvelope {
         // The header alone is enough (and `bytes` may be only the start of the message).
-        Self.convert(Envelope(message: bytes))
+        let envelope = summary.envelope ?? Envelope(message: bytes)
+        summary.envelope = envelope
+        return Self.convert(envelope)
     }
 
     mutating func bodyStructure(extended: Bool) -> IMAPBodyStructure {
-        Self.convert(structure.bodyStructure, extended: extended)
+        let body = summary.bodyStructure ?? structure.bodyStructure
+        summary.bodyStructure = body
+        return Self.convert(body, extended: extended)
     }
 
     enum SectionFailure: Error {

@@ -16,10 +16,13 @@ public protocol IMAPServices: Sendable {
     func blocking<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result
     /// The node's full-text index for SEARCH BODY/TEXT, if it has one.
     var searchIndex: (any IMAPSearchIndex)? { get }
+    /// The node's cache of ENVELOPE and BODYSTRUCTURE, if it has one.
+    var summaryCache: (any IMAPSummaryCache)? { get }
 }
 
 extension IMAPServices {
     public var searchIndex: (any IMAPSearchIndex)? { nil }
+    public var summaryCache: (any IMAPSummaryCache)? { nil }
 }
 
 public enum IMAPAuthResult: Sendable {

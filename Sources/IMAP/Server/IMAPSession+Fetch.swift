@@ -1,4 +1,5 @@
 import Foundation
+import MailMessage
 import SharedTree
 
 extension IMAPSession {
@@ -16,6 +17,11 @@ extension IMAPSession {
         let needsContent = attributes.contains { $0.needsContent }
         // ENVELOPE alone needs only the header: read the start of the file, not all of it.
         let headerOnly = attributes.allSatisfy { !$0.needsContent || $0 == .envelope }
+        // ENVELOPE, BODY and BODYSTRUCTURE can come from the summary cache without the file.
+        let summaryCache = needsContent && attributes.allSatisfy { !$0.needsContent || $0.isSummary } ? services.summaryCache : nil
+        let wantsEnvelope = attributes.contains(.envelope)
+        let wantsBodyStructure = attributes.contains { $0 == .body || $0 == .bodyStructure }
+        let cacheKey = (user: store.user.address, folder: folder.name, uidValidity: view.uidValidity)
         let setsSeen = !view.readOnly && attributes.contains { $0.setsSeen }
         var attributes = attributes
         if byUID && !attributes.contains(.uid) { attributes.insert(.uid, at: 0) }
@@ -43,21 +49,38 @@ extension IMAPSession {
             let wanted = attributes
             let addFlags = markedSeen
             let responses: [IMAPUntaggedResponse] = try await blocking {
+                // A cache that fails is only slower: the files are read as without one.
+                let cached = (try? summaryCache?.summaries(
+                    user: cacheKey.user, folder: cacheKey.folder, uidValidity: cacheKey.uidValidity, uids: messages.map(\.1.uid))) ?? [:]
+                var computed: [UInt32: ParsedSummary] = [:]
                 var responses: [IMAPUntaggedResponse] = []
                 for (sequence, message) in messages {
                     var data: IMAPMessageData?
-                    if needsContent {
+                    if let summary = cached[message.uid], !wantsEnvelope || summary.envelope != nil,
+                        !wantsBodyStructure || summary.bodyStructure != nil
+                    {
+                        data = IMAPMessageData(summary: summary)
+                    } else if needsContent {
                         let bytes = headerOnly
                             ? try store.readMessagePrefix(message, in: folder, maxBytes: Self.envelopeHeaderBytes)
                             : try store.readMessage(message, in: folder)
                         guard let bytes else { continue }
-                        data = IMAPMessageData(bytes: bytes)
+                        data = IMAPMessageData(bytes: bytes, summary: cached[message.uid] ?? ParsedSummary())
                     }
                     var items = Self.fetchValues(wanted, message: message, data: &data)
+                    // A file read for BODYSTRUCTURE gives the envelope too, for the next FETCH.
+                    if summaryCache != nil && !headerOnly && data?.bytes.isEmpty == false { _ = data?.envelope() }
+                    if summaryCache != nil, let summary = data?.summary, summary != cached[message.uid] {
+                        computed[message.uid] = summary
+                    }
                     if addFlags.contains(message.uid) && !wanted.contains(.flags) {
                         items.append(.flags(IMAPFlags.imapFlags(of: message)))
                     }
                     responses.append(.fetch(sequence, items))
+                }
+                if !computed.isEmpty {
+                    try? summaryCache?.storeSummaries(
+                        user: cacheKey.user, folder: cacheKey.folder, uidValidity: cacheKey.uidValidity, computed)
                 }
                 return responses
             }
@@ -109,6 +132,14 @@ extension IMAPFetchAttribute {
         switch self {
         case .uid, .flags, .internalDate, .rfc822Size, .modSeq: return false
         default: return true
+        }
+    }
+
+    /// ENVELOPE, BODY or BODYSTRUCTURE: what the summary cache holds.
+    var isSummary: Bool {
+        switch self {
+        case .envelope, .body, .bodyStructure: return true
+        default: return false
         }
     }
 

@@ -1,0 +1,119 @@
+import Crypto
+import Foundation
+
+/// The stylesheet and the one script, compiled into the binary (nothing to install beside it)
+/// and served under names that carry a hash of their content, so browsers may cache them for
+/// a year and a new build is fetched at once.
+public struct WebAsset: Sendable {
+    public let path: String
+    public let contentType: String
+    public let body: String
+
+    init(name: String, extension ext: String, contentType: String, body: String) {
+        let digest = SHA256.hash(data: Array(body.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        path = "/static/\(name)-\(digest).\(ext)"
+        self.contentType = contentType
+        self.body = body
+    }
+
+    public static let stylesheet = WebAsset(name: "app", extension: "css", contentType: "text/css; charset=utf-8", body: css)
+    public static let script = WebAsset(name: "app", extension: "js", contentType: "text/javascript; charset=utf-8", body: js)
+    public static let all = [stylesheet, script]
+
+    static let css = """
+        :root { --fg: #1b1f24; --muted: #5b6470; --line: #d7dce2; --accent: #0b5cad; --bg: #fff; --soft: #f3f5f8; }
+        * { box-sizing: border-box; }
+        body { margin: 0; font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
+        a { color: var(--accent); }
+        a:focus, button:focus, input:focus, select:focus, textarea:focus { outline: 3px solid #f0a500; outline-offset: 1px; }
+        header.top { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; padding: .5rem 1rem; background: var(--soft); border-bottom: 1px solid var(--line); }
+        header.top .brand { font-weight: 700; text-decoration: none; }
+        header.top form.search { flex: 1 1 12rem; }
+        header.top form.search input { width: 100%; }
+        header.top .who { color: var(--muted); font-size: .9rem; }
+        input, select, textarea, button { font: inherit; }
+        input[type=text], input[type=email], input[type=password], input[type=search], textarea, select { padding: .35rem .5rem; border: 1px solid var(--line); border-radius: 4px; max-width: 100%; }
+        button, .button { display: inline-block; padding: .35rem .8rem; border: 1px solid var(--accent); border-radius: 4px; background: var(--accent); color: #fff; cursor: pointer; text-decoration: none; }
+        button.secondary, .button.secondary { background: #fff; color: var(--accent); }
+        .layout { display: flex; gap: 1rem; padding: 1rem; }
+        nav.folders { flex: 0 0 12rem; }
+        nav.folders ul { list-style: none; margin: 0; padding: 0; }
+        nav.folders li a { display: flex; justify-content: space-between; padding: .25rem .5rem; border-radius: 4px; text-decoration: none; }
+        nav.folders li a.current { background: var(--soft); font-weight: 600; }
+        .count { color: var(--muted); }
+        section.content { flex: 1 1 auto; min-width: 0; }
+        table.messages { width: 100%; border-collapse: collapse; }
+        table.messages td, table.messages th { padding: .35rem .4rem; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
+        table.messages tr.unread td { font-weight: 700; }
+        table.messages td.subject { width: 55%; overflow-wrap: anywhere; }
+        table.messages td.date { white-space: nowrap; color: var(--muted); font-size: .9rem; }
+        .toolbar { display: flex; flex-wrap: wrap; gap: .4rem; align-items: center; margin: .5rem 0; }
+        .pager { display: flex; gap: 1rem; margin: .75rem 0; }
+        .flag { color: #c47f00; }
+        .banner { padding: .5rem 1rem; background: #fff4d6; border: 1px solid #f0d48a; border-radius: 4px; margin: .5rem 0; }
+        .banner.hidden { display: none; }
+        .error { color: #a10d0d; }
+        dl.headers { display: grid; grid-template-columns: max-content 1fr; gap: .2rem .8rem; margin: 0 0 1rem; }
+        dl.headers dt { color: var(--muted); }
+        dl.headers dd { margin: 0; overflow-wrap: anywhere; }
+        pre.text-body { white-space: pre-wrap; overflow-wrap: anywhere; font: 15px/1.45 ui-monospace, Menlo, Consolas, monospace; }
+        .html-body { border-top: 1px solid var(--line); padding-top: 1rem; overflow-x: auto; }
+        .html-body img { max-width: 100%; height: auto; }
+        ul.attachments { padding-left: 1.2rem; }
+        form.compose label { display: block; margin-top: .6rem; font-weight: 600; }
+        form.compose input[type=text], form.compose textarea, form.compose select { width: 100%; }
+        form.compose textarea { min-height: 16rem; }
+        .narrow { max-width: 60rem; margin: 0 auto; padding: 1rem; }
+        .login { max-width: 22rem; margin: 4rem auto; padding: 1.5rem; border: 1px solid var(--line); border-radius: 8px; }
+        .login label { display: block; margin-top: .8rem; }
+        .login input { width: 100%; }
+        .login button { margin-top: 1rem; width: 100%; }
+        .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+        @media (max-width: 700px) {
+          .layout { flex-direction: column; padding: .5rem; }
+          nav.folders { flex: none; }
+          nav.folders ul { display: flex; flex-wrap: wrap; gap: .25rem; }
+          table.messages td.from { display: none; }
+        }
+        """
+
+    /// No inline script anywhere (CSP `script-src 'self'`): this file wires up what the pages
+    /// need and works without it (every action is a plain form or link).
+    static let js = """
+        "use strict";
+        (function () {
+          var body = document.body;
+          // Select-all checkbox of the message list.
+          var all = document.getElementById("select-all");
+          if (all) {
+            all.addEventListener("change", function () {
+              var boxes = document.querySelectorAll("input[name=uid]");
+              for (var i = 0; i < boxes.length; i++) { boxes[i].checked = all.checked; }
+            });
+          }
+          // Live updates: the server says when the folder changed (new mail, flags set elsewhere).
+          var live = body.getAttribute("data-live");
+          if (live && window.EventSource) {
+            var source = new EventSource(live);
+            source.addEventListener("change", function () {
+              var checked = document.querySelectorAll("input[name=uid]:checked").length > 0;
+              var banner = document.getElementById("live-banner");
+              if (!checked && body.getAttribute("data-autoreload") === "1") { location.reload(); return; }
+              if (banner) { banner.classList.remove("hidden"); }
+            });
+          }
+          // Keyboard: "/" focuses search, "c" composes (outside text fields).
+          document.addEventListener("keydown", function (event) {
+            var tag = (event.target && event.target.tagName) || "";
+            if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || event.ctrlKey || event.metaKey || event.altKey) { return; }
+            if (event.key === "/") {
+              var search = document.querySelector("form.search input[type=search]");
+              if (search) { event.preventDefault(); search.focus(); }
+            } else if (event.key === "c") {
+              var compose = document.getElementById("compose-link");
+              if (compose) { location.href = compose.getAttribute("href"); }
+            }
+          });
+        })();
+        """
+}

@@ -1,0 +1,99 @@
+import Foundation
+import MailMessage
+import SharedTree
+
+/// What the web-mail needs from the rest of the node. The Node module implements it with the
+/// directory (login, identities), the submission queue, the node-local message cache and the
+/// node's file threads; the mail itself is the shared-tree `MailStore`, as for IMAP.
+public protocol WebServices: Sendable {
+    /// Checks a login against LDAP with the node's failure delay and per-address lockout.
+    func authenticate(user: String, password: String, remoteAddress: String) async -> WebLoginResult
+    /// The store of an authenticated account.
+    func mailStore(for address: String) throws -> MailStore
+    /// The addresses `address` may send as: the account address first, then its aliases.
+    func identities(of address: String) async -> [String]
+    /// Queues a composed message for delivery through the submission path (the same queue,
+    /// trace header and limits as SMTP submission). `sender` must be one of `identities`.
+    func submit(message: [UInt8], sender: String, recipients: [String], user: String, remoteAddress: String) async throws
+    /// Runs blocking shared-tree or SQLite work on the node's file threads, never on an event loop.
+    func blocking<Result: Sendable>(_ work: @escaping @Sendable () throws -> Result) async throws -> Result
+    /// The list-view facts of messages (subject, from, date) from the node's message cache,
+    /// parsing and caching what is missing. Blocking: called inside `blocking`.
+    func summaries(store: MailStore, folder: MailFolderName, uidValidity: UInt32, messages: [StoredMessage]) throws -> [UInt32: MessageSummary]
+    /// UIDs of messages whose header or body contains `needle`; nil when the index cannot
+    /// answer (the caller then scans). Blocking: called inside `blocking`.
+    func search(store: MailStore, snapshot: FolderSnapshot, needle: String) throws -> Set<UInt32>?
+    /// The current settings (cluster key, lifetime, limits); read per request so LDAP changes apply at once.
+    var settings: WebSettings { get }
+}
+
+public enum WebLoginResult: Sendable, Equatable {
+    /// The canonical address (the login may have used an alias).
+    case ok(address: String)
+    case invalid
+    /// Over the failure limit, or the directory could not answer.
+    case refused
+}
+
+/// What the list view shows of a message besides its flags and arrival date.
+public struct MessageSummary: Sendable, Equatable {
+    public var subject: String
+    public var from: String
+
+    public init(subject: String, from: String) {
+        self.subject = subject
+        self.from = from
+    }
+
+    /// From the message's header (decoded words, first From).
+    public init(header message: [UInt8]) {
+        let envelope = Envelope(message: message).decoded
+        subject = envelope.subject ?? ""
+        from = MessageSummary.display(envelope.from)
+    }
+
+    static func display(_ entries: [AddressListEntry]) -> String {
+        entries.map { entry -> String in
+            switch entry {
+            case .mailbox(let mailbox):
+                if let name = mailbox.displayName, !name.isEmpty { return name }
+                return mailbox.address
+            case .group(let name, _): return name
+            }
+        }.joined(separator: ", ")
+    }
+}
+
+/// Web-mail settings from the effective config.
+public struct WebSettings: Sendable {
+    /// The `web` module is enabled on this node (svcpkgModule); when not, only /healthz and /metrics answer.
+    public var enabled: Bool
+    /// The cluster key (32 bytes); nil: login is disabled and the pages say so.
+    public var sessionKey: [UInt8]?
+    /// Seconds a login lasts.
+    public var sessionLifetime: Int
+    /// The largest message the user may send (svcpkgMaxMessageSize); uploads are bounded by it.
+    public var maxMessageSize: Int
+    /// Cookies get `Secure` (the node serves HTTPS, or HAProxy terminates TLS).
+    public var secureCookies: Bool
+    /// Seconds between looks at the user's INBOX for the live-update stream.
+    public var pollInterval: Double
+    /// Messages per list page.
+    public var pageSize: Int
+    /// Sent as `X-Served-By` (which node answered, for operators and the cluster tests).
+    public var nodeName: String?
+
+    public init(
+        enabled: Bool = true, sessionKey: [UInt8]?, sessionLifetime: Int = 43200, maxMessageSize: Int = 52_428_800, secureCookies: Bool = false,
+        pollInterval: Double = 2, pageSize: Int = 50, nodeName: String? = nil
+    ) {
+        self.enabled = enabled
+        self.sessionKey = sessionKey
+        self.sessionLifetime = sessionLifetime
+        self.maxMessageSize = maxMessageSize
+        self.secureCookies = secureCookies
+        self.pollInterval = pollInterval
+        self.pageSize = pageSize
+        self.nodeName = nodeName
+    }
+}
