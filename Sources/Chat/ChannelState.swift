@@ -165,7 +165,7 @@ public struct ChannelState: Codable, Sendable, Equatable {
             case "k":
                 if adding {
                     guard let key = arguments.popFirst(), !key.isEmpty, key.utf8.count <= IRCNames.maxKeyLength,
-                        !key.contains(",")
+                        !key.utf8.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ":") })
                     else { return .failure(IRCError("525", [name], "Key is not well-formed")) }
                     changes.append(ModeChange(adding: true, mode: "k", argument: key))
                 } else {

@@ -191,7 +191,8 @@ public struct IRCSession: Sendable {
 
     /// CTCP other than ACTION (which is just text).
     static func isCTCPRequest(_ text: String) -> Bool {
-        text.hasPrefix("\u{1}") && !text.hasPrefix("\u{1}ACTION")
+        // Bytes, not Characters: \u{1} and a combining mark after it are one Character.
+        text.utf8.first == 1 && !text.utf8.starts(with: "\u{1}ACTION".utf8)
     }
 
     mutating func handle(_ message: IRCMessage) -> [IRCAction] {
