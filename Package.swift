@@ -64,12 +64,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // What every protocol server shares at its NIO edge (the STARTTLS gate).
+        // What every protocol server shares at its NIO edge (the STARTTLS gate, the accept loop, the line framer).
         .target(
             name: "ServerSupport",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

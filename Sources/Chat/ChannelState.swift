@@ -165,7 +165,7 @@ public struct ChannelState: Codable, Sendable, Equatable {
             case "k":
                 if adding {
                     guard let key = arguments.popFirst(), !key.isEmpty, key.utf8.count <= IRCNames.maxKeyLength,
-                        !key.contains(",")
+                        !key.utf8.contains(where: { $0 <= 0x20 || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ":") })
                     else { return .failure(IRCError("525", [name], "Key is not well-formed")) }
                     changes.append(ModeChange(adding: true, mode: "k", argument: key))
                 } else {
@@ -248,6 +248,12 @@ public struct ChannelState: Codable, Sendable, Equatable {
             invites.removeAll { $0 == folded }
         case .part, .quit:
             members[folded] = nil
+        case .nick:
+            guard let new = event.params?.first, var member = members.removeValue(forKey: folded) else { return }
+            member.nick = new
+            member.source = new + String(member.source.drop { $0 != "!" })
+            members[IRCNames.fold(new)] = member
+            invites.removeAll { $0 == folded }
         case .kick:
             if let victim = event.params?.first { members[IRCNames.fold(victim)] = nil }
         case .topic:

@@ -14,6 +14,8 @@ public struct ChatEvent: Codable, Sendable, Equatable {
         case privmsg, notice, tagmsg, join, part, quit, topic, mode, kick, away
         /// In the invitee's inbox: `params` holds the channel.
         case invite
+        /// A nick change: `nick` the old nick, `params` the new one.
+        case nick
     }
 
     public var seq: UInt64

@@ -86,6 +86,16 @@ public final class ChatHub: Sendable {
     let state = NIOLockedValueBox(State())
     let liveness = NIOLockedValueBox(Liveness())
     let nudge = NIOLockedValueBox<ChatNudge?>(nil)
+    /// Messages waiting for their channel's next group commit, per channel directory, and
+    /// whether a commit task runs for it.
+    let posting = NIOLockedValueBox<[String: (queue: [PendingPost], busy: Bool)]>([:])
+    /// The most messages one group commit takes.
+    static let maxBatch = 64
+
+    struct PendingPost {
+        var post: ChatStore.Post
+        var continuation: CheckedContinuation<Result<ChatEvent, ChatStoreError>, Never>
+    }
     /// Logs peers nudged about, waiting for the one task that polls them.
     let nudges = NIOLockedValueBox<(keys: Set<String>, scheduled: Bool)>(([], false))
     let logger: Logger
@@ -136,6 +146,51 @@ public final class ChatHub: Sendable {
             throw error
         } catch {
             throw .tree(.cancelled(operation: "chat store call", path: store.root))
+        }
+    }
+
+    /// PRIVMSG, NOTICE or TAGMSG to a channel. Messages that arrive for a channel while
+    /// its last append is under way are appended together under one lock (group commit),
+    /// then polled and nudged once.
+    public func post(_ post: ChatStore.Post, to channel: String) async throws(ChatStoreError) -> ChatEvent {
+        let key = store.channelLog(channel).directory
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<ChatEvent, ChatStoreError>, Never>) in
+            let lead = posting.withLockedValue { posting -> Bool in
+                var entry = posting[key] ?? (queue: [], busy: false)
+                entry.queue.append(PendingPost(post: post, continuation: continuation))
+                let lead = !entry.busy
+                entry.busy = true
+                posting[key] = entry
+                return lead
+            }
+            if lead { Task { await self.commitPosts(key: key, channel: channel) } }
+        }
+        return try result.get()
+    }
+
+    func commitPosts(key: String, channel: String) async {
+        while true {
+            let batch = posting.withLockedValue { posting -> [PendingPost] in
+                guard var entry = posting[key] else { return [] }
+                let batch = Array(entry.queue.prefix(Self.maxBatch))
+                entry.queue.removeFirst(batch.count)
+                if batch.isEmpty {
+                    posting[key] = nil
+                } else {
+                    posting[key] = entry
+                }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            let posts = batch.map(\.post)
+            let outcomes: [Result<ChatEvent, ChatStoreError>]
+            do {
+                outcomes = try await perform { store in store.post(posts, to: channel) }
+            } catch {
+                outcomes = posts.map { _ in .failure(error) }
+            }
+            await poll(channel: channel)
+            for (pending, outcome) in zip(batch, outcomes) { pending.continuation.resume(returning: outcome) }
         }
     }
 
@@ -196,6 +251,23 @@ public final class ChatHub: Sendable {
                 if state.nicks[folded] == id && state.clients[id]?.nick.map(IRCNames.fold) != folded { state.nicks[folded] = nil }
             }
             throw error
+        }
+    }
+
+    /// Moves a registered client to a new nick: claims it (as `claim`), then drops the
+    /// old nick's private log and its local reservation.
+    public func rename(_ id: ChatClientID, from old: ChatUser, to new: ChatUser) async throws(ChatStoreError) {
+        try await claim(id, user: new)
+        let oldKey = store.inboxLog(old.nick).directory
+        state.withLockedValue { state in
+            if IRCNames.fold(old.nick) != IRCNames.fold(new.nick) {
+                state.tails[oldKey]?.subscribers[id] = nil
+                if state.tails[oldKey]?.subscribers.isEmpty == true { state.tails[oldKey] = nil }
+                if state.nicks[IRCNames.fold(old.nick)] == id { state.nicks[IRCNames.fold(old.nick)] = nil }
+            }
+        }
+        if IRCNames.fold(old.nick) != IRCNames.fold(new.nick) {
+            _ = try? await perform { store in store.releaseNick(old) }
         }
     }
 
@@ -296,10 +368,7 @@ public final class ChatHub: Sendable {
         do {
             results = try await threads.runIfActive {
                 work.compactMap { item -> PollResult? in
-                    let path = item.log.directory + "/" + ChatLog.stateFile
-                    guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
-                    let statKey = "\(attributes[.systemFileNumber] ?? 0)-\(attributes[.size] ?? 0)-\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
-                    guard statKey != item.statKey else { return nil }
+                    guard let statKey = item.log.stateStamp(), statKey != item.statKey else { return nil }
                     do {
                         guard let logState = try item.log.readState() else { return nil }
                         let (events, cursor) = try item.log.readNew(after: item.cursor, state: logState)
@@ -348,6 +417,7 @@ public final class ChatHub: Sendable {
         let folded = IRCNames.fold(nick)
         switch event.kind {
         case .part, .quit: return IRCNames.fold(event.nick) == folded && event.node == node && event.pid == pid
+        case .nick: return false
         case .kick: return event.params?.first.map(IRCNames.fold) == folded
         default: return false
         }

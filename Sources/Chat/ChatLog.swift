@@ -204,8 +204,26 @@ public struct ChatLog: Sendable {
         }
     }
 
+    /// The size from an open descriptor: on NFS, open() revalidates the attributes
+    /// (close-to-open consistency) where a plain stat may answer from the attribute cache.
     func fileSize(_ path: String) -> UInt64? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? UInt64
+        Self.status(path).map { UInt64($0.st_size) }
+    }
+
+    static func status(_ path: String) -> stat? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return nil }
+        return info
+    }
+
+    /// What changes whenever `state.json` is replaced (inode, size, mtime), read the way
+    /// `fileSize` reads; nil when there is no state yet.
+    public func stateStamp() -> String? {
+        guard let info = Self.status(statePath) else { return nil }
+        return "\(info.st_ino)-\(info.st_size)-\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
     }
 
     /// The complete lines of `file` between two offsets (at most `maxReadBytes`), and how

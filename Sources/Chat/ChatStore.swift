@@ -191,6 +191,48 @@ public struct ChatStore: Sendable {
         }.events.first
     }
 
+    /// One message of a batch.
+    public struct Post: Sendable {
+        public var kind: ChatEvent.Kind
+        public var user: ChatUser
+        public var text: String?
+        public var tags: [String: String]?
+
+        public init(kind: ChatEvent.Kind, user: ChatUser, text: String?, tags: [String: String]?) {
+            self.kind = kind
+            self.user = user
+            self.text = text
+            self.tags = tags
+        }
+    }
+
+    /// Appends several messages to a channel under one lock acquisition (group commit):
+    /// each is checked as `post` checks it, and gets its own outcome in order.
+    public func post(_ posts: [Post], to channel: String) -> [Result<ChatEvent, ChatStoreError>] {
+        var outcomes = [Result<ChatEvent, ChatStoreError>?](repeating: nil, count: posts.count)
+        var accepted: [Int] = []
+        do {
+            let (events, _) = try channelLog(channel).append { (state: inout ChatLogState) throws(ChatStoreError) -> [ChatEvent] in
+                let current = try existingChannel(&state, channel)
+                accepted = []
+                var events: [ChatEvent] = []
+                for (index, post) in posts.enumerated() {
+                    if let refusal = current.checkSend(nick: post.user.nick, source: post.user.source) {
+                        outcomes[index] = .failure(.refused(refusal))
+                        continue
+                    }
+                    accepted.append(index)
+                    events.append(post.user.event(post.kind, target: current.name, text: post.text, tags: post.tags))
+                }
+                return events
+            }
+            for (index, event) in zip(accepted, events) { outcomes[index] = .success(event) }
+        } catch {
+            return posts.map { _ in .failure(error) }
+        }
+        return outcomes.map { $0 ?? .failure(.refused(.noSuchChannel(channel))) }
+    }
+
     public func setTopic(_ channel: String, user: ChatUser, topic: String) throws(ChatStoreError) -> ChatEvent? {
         try channelLog(channel).append { (state: inout ChatLogState) throws(ChatStoreError) -> [ChatEvent] in
             let current = try existingChannel(&state, channel)
@@ -251,6 +293,19 @@ public struct ChatStore: Sendable {
             try? channelLog(channel).append { (state: inout ChatLogState) throws(ChatStoreError) -> [ChatEvent] in
                 guard let member = state.channel?.member(user.nick), member.node == user.node, member.pid == user.pid else { return [] }
                 return [user.event(.quit, target: state.channel?.name ?? channel, text: reason)]
+            }.events.first
+        }
+    }
+
+    /// A NICK line in each channel the user is in as this connection (the member is renamed
+    /// in the channel state under the same lock). The new nick must be claimed first.
+    public func rename(_ channels: [String], user: ChatUser, to new: String) -> [ChatEvent] {
+        channels.compactMap { channel in
+            try? channelLog(channel).append { (state: inout ChatLogState) throws(ChatStoreError) -> [ChatEvent] in
+                guard let member = state.channel?.member(user.nick), member.node == user.node, member.pid == user.pid,
+                    state.channel?.member(new) == nil || IRCNames.fold(new) == IRCNames.fold(user.nick)
+                else { return [] }
+                return [user.event(.nick, target: state.channel?.name ?? channel, params: [new])]
             }.events.first
         }
     }

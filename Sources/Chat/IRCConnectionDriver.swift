@@ -10,7 +10,7 @@ public protocol ChatAuthenticator: Sendable {
 /// performs its requests (blocking store calls go to the hub's thread pool) and collects
 /// the output. Owned by one task; the NIO edge only moves bytes in and out, so tests drive
 /// this type directly.
-public struct IRCConnectionDriver {
+public struct IRCConnectionDriver: Sendable {
     public let hub: ChatHub
     public let authenticator: any ChatAuthenticator
     public let clientID: ChatClientID
@@ -96,6 +96,13 @@ public struct IRCConnectionDriver {
             case .register(let user):
                 try await hub.claim(clientID, user: user)
                 return .done
+            case .nick(let new):
+                var renamed = user
+                renamed.nick = new
+                try await hub.rename(clientID, from: user, to: renamed)
+                try await hub.perform { store in _ = store.rename(myChannels, user: user, to: new) }
+                for channel in myChannels { await hub.poll(channel: channel) }
+                return .done
             case .join(let channel, let key):
                 let outcome = try await hub.perform { store in try store.join(channel, key: key, user: user) }
                 guard case .joined(let event, let state) = outcome, let channelState = state.channel else { return .done }
@@ -108,8 +115,7 @@ public struct IRCConnectionDriver {
                 return .done
             case .post(let kind, let target, let text, let tags):
                 if IRCNames.isChannel(target) {
-                    _ = try await hub.perform { store in try store.post(kind, to: target, user: user, text: text, tags: tags) }
-                    await hub.poll(channel: target)
+                    _ = try await hub.post(ChatStore.Post(kind: kind, user: user, text: text, tags: tags), to: target)
                 } else {
                     let event = try await hub.perform { store in try store.sendPrivate(kind, from: user, to: target, text: text, tags: tags) }
                     await hub.poll(inbox: event.target)
@@ -184,7 +190,7 @@ public struct IRCConnectionDriver {
 
     static func commandName(_ request: ChatRequest) -> String {
         switch request {
-        case .register: return "NICK"
+        case .register, .nick: return "NICK"
         case .join: return "JOIN"
         case .part: return "PART"
         case .post(let kind, _, _, _): return kind.rawValue.uppercased()

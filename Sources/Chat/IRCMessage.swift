@@ -195,7 +195,10 @@ extension IRCMessage {
         let textCommand = Self.textCommands.contains(command)
         for (position, param) in params.enumerated() {
             let last = position == params.count - 1
-            if last && (param.isEmpty || param.contains(" ") || param.hasPrefix(":") || (textCommand && position > 0)) {
+            // Bytes, not Characters: a space or colon followed by a combining mark is one
+            // Character that is neither, and would split the parameter on the wire.
+            let needsTrailing = param.isEmpty || param.utf8.contains(0x20) || param.utf8.first == UInt8(ascii: ":")
+            if last && (needsTrailing || (textCommand && (position > 0 || Self.textOnly.contains(command)))) {
                 line += " :\(param)"
             } else {
                 line += " \(param)"
@@ -209,6 +212,9 @@ extension IRCMessage {
     static let textCommands: Set<String> = [
         "CAP", "PRIVMSG", "NOTICE", "PART", "QUIT", "TOPIC", "KICK", "AWAY", "ERROR", "301", "311", "319", "322", "332", "353", "372",
     ]
+
+    /// Text commands whose only parameter is the text.
+    static let textOnly: Set<String> = ["AWAY", "QUIT", "ERROR"]
 
     /// The byte count of the tag section a client sent (`@`, tags, space), for the
     /// client-only tag limit.

@@ -40,14 +40,11 @@ public final class IRCServer: Sendable {
         }
     }
 
-    private let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
-    private let task: Task<Void, Never>
-    public let localPort: Int
+    private let loop: AcceptLoop<NIOAsyncChannel<ByteBuffer, ByteBuffer>>
+    public var localPort: Int { loop.localPort }
 
-    private init(serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, task: Task<Void, Never>, localPort: Int) {
-        self.serverChannel = serverChannel
-        self.task = task
-        self.localPort = localPort
+    private init(loop: AcceptLoop<NIOAsyncChannel<ByteBuffer, ByteBuffer>>) {
+        self.loop = loop
     }
 
     public static func start(settings: Settings, hub: ChatHub, services: some IRCServices, logger: Logger) async throws -> IRCServer {
@@ -66,39 +63,22 @@ public final class IRCServer: Sendable {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        let localPort = serverChannel.channel.localAddress?.port ?? settings.port
-        let task = Task {
-            do {
-                try await serverChannel.executeThenClose { connections in
-                    await withDiscardingTaskGroup { group in
-                        do {
-                            for try await connection in connections {
-                                group.addTask {
-                                    await IRCConnection(settings: settings, hub: hub, services: services, logger: logger).run(connection)
-                                }
-                            }
-                        } catch {
-                            logger.debug("IRC listener stopped", metadata: ["error": "\(error)"])
-                        }
-                    }
-                }
-            } catch {
-                logger.error("IRC listener failed", metadata: ["error": "\(error)"])
-            }
+        let loop = AcceptLoop(serverChannel: serverChannel, requestedPort: settings.port, name: "IRC", logger: logger) { connection in
+            await IRCConnection(settings: settings, hub: hub, services: services, logger: logger).run(connection)
         }
-        return IRCServer(serverChannel: serverChannel, task: task, localPort: localPort)
+        return IRCServer(loop: loop)
     }
 
-    /// Stops accepting; sessions in progress go on.
+    /// Stops accepting and ends the sessions: chat sessions never end by themselves, so
+    /// there is nothing to drain. Each client gets `ERROR` (and reconnects, through HAProxy,
+    /// to another node); its channels get its QUIT line.
     public func stopAccepting() async {
-        try? await serverChannel.channel.close()
+        await loop.stop()
     }
 
     /// Stops accepting and ends open sessions (each writes its QUIT lines).
     public func stop() async {
-        await stopAccepting()
-        task.cancel()
-        await task.value
+        await loop.stop()
     }
 }
 
@@ -212,12 +192,20 @@ struct IRCConnection<Services: IRCServices> {
                             return
                         }
                     }
+                    // The events end without a word only when the server stops (this task is
+                    // cancelled): the goodbye is written from a task that is not.
+                    closeReason = "Server shutting down"
+                    let goodbye = ByteBuffer(string: IRCMessage(command: "ERROR", params: ["Closing Link: Server shutting down, reconnect"]).encoded())
+                    await Task { try? await outbound.write(goodbye) }.value
                 }
             }
         } catch {
             logger.debug("IRC connection ended with an error", metadata: ["error": "\(error)"])
         }
-        await driver.finish(reason: closeReason == "Quit" ? "Client Quit" : closeReason)
+        // Not cancelled with the connection: the QUIT lines must be written when the server stops too.
+        let ending = driver
+        let reason = closeReason == "Quit" ? "Client Quit" : closeReason
+        await Task { await ending.finish(reason: reason) }.value
         logger.info(
             "IRC session ended",
             metadata: ["user": "\(driver.session.account ?? "-")", "nick": "\(driver.session.nick ?? "-")", "requests": "\(driver.requests)"])

@@ -3,6 +3,8 @@ import Foundation
 /// What the session asks its driver to do with the shared state (the `ChatHub`).
 public enum ChatRequest: Sendable, Equatable {
     case register(ChatUser)
+    /// A registered client's new nick.
+    case nick(String)
     case join(channel: String, key: String?)
     case part(channel: String, reason: String?)
     /// PRIVMSG, NOTICE or TAGMSG to a channel (`#…`) or a nick.
@@ -112,6 +114,8 @@ public struct IRCSession: Sendable {
     var quitsShown: [String: Int64] = [:]
     /// Nick → away message last shown (away-notify), for the same reason.
     var awayShown: [String: String] = [:]
+    /// `old>new` → time of a NICK shown, for the same reason.
+    var nickChangesShown: [String: Int64] = [:]
     var batchCounter = 0
 
     public init(configuration: Configuration) {
@@ -187,7 +191,8 @@ public struct IRCSession: Sendable {
 
     /// CTCP other than ACTION (which is just text).
     static func isCTCPRequest(_ text: String) -> Bool {
-        text.hasPrefix("\u{1}") && !text.hasPrefix("\u{1}ACTION")
+        // Bytes, not Characters: \u{1} and a combining mark after it are one Character.
+        text.utf8.first == 1 && !text.utf8.starts(with: "\u{1}ACTION".utf8)
     }
 
     mutating func handle(_ message: IRCMessage) -> [IRCAction] {
@@ -332,9 +337,7 @@ public struct IRCSession: Sendable {
         guard IRCNames.isValidNick(wanted) else { return [numeric("432", [wanted], "Erroneous nickname")] }
         if phase == .registered {
             if wanted == nick { return [] }
-            // A nick is tied to its account and its channel memberships: changing it would
-            // need every channel's log rewritten, so it is refused (reconnect instead).
-            return [numeric("447", [wanted], "Cannot change nickname while connected; reconnect with the new nick")]
+            return [.request(.nick(wanted))]
         }
         guard !registrationPending else { return [] }
         nick = wanted
@@ -575,6 +578,10 @@ public struct IRCSession: Sendable {
         switch (request, reply) {
         case (.register, .done):
             return registered()
+        case (.nick(let new), .done):
+            let old = user?.source ?? "*"
+            nick = new
+            return [.send(IRCMessage(source: old, command: "NICK", params: [new]))]
         case (.join, .joined(let event, let state)):
             channels[IRCNames.fold(state.name)] = state.name
             var out = [IRCAction.send(render(event, log: state.name, isChannel: true))]
@@ -751,6 +758,15 @@ public struct IRCSession: Sendable {
             break
         case .invite:
             break
+        case .nick:
+            let new = event.params?.first ?? ""
+            // Our own change was shown when it was made; another user's once, whatever the
+            // number of channels shared.
+            if event.node == configuration.node && event.pid == configuration.pid && IRCNames.fold(new) == IRCNames.fold(me) { return [] }
+            let key = folded + ">" + IRCNames.fold(new)
+            if let shown = nickChangesShown[key], event.time - shown < 60_000 { return [] }
+            nickChangesShown[key] = event.time
+            if nickChangesShown.count > 1000 { nickChangesShown.removeAll() }
         }
         return [.send(render(event, log: delivery.log, isChannel: delivery.isChannel))]
     }
@@ -796,6 +812,9 @@ public struct IRCSession: Sendable {
         case .invite:
             command = "INVITE"
             params = [me, event.params?.first ?? "*"]
+        case .nick:
+            command = "NICK"
+            params = [event.params?.first ?? "*"]
         }
         return IRCMessage(tags: tags, source: event.source, command: command, params: params)
     }

@@ -109,14 +109,11 @@ public final class POP3Server: Sendable {
         var tls: NIOSSLContext?
     }
 
-    private let serverChannel: NIOAsyncChannel<Accepted, Never>
-    private let task: Task<Void, Never>
-    public let localPort: Int
+    private let loop: AcceptLoop<Accepted>
+    public var localPort: Int { loop.localPort }
 
-    private init(serverChannel: NIOAsyncChannel<Accepted, Never>, task: Task<Void, Never>, localPort: Int) {
-        self.serverChannel = serverChannel
-        self.task = task
-        self.localPort = localPort
+    private init(loop: AcceptLoop<Accepted>) {
+        self.loop = loop
     }
 
     public static func start(settings: Settings, services: some POP3Services, logger: Logger) async throws -> POP3Server {
@@ -146,39 +143,20 @@ public final class POP3Server: Sendable {
                         gate: gate, tls: implicitTLS ? nil : context)
                 }
             }
-        let localPort = serverChannel.channel.localAddress?.port ?? settings.port
-        let task = Task {
-            do {
-                try await serverChannel.executeThenClose { connections in
-                    await withDiscardingTaskGroup { group in
-                        do {
-                            for try await connection in connections {
-                                group.addTask {
-                                    await POP3Connection(settings: settings, services: services, logger: logger).run(connection)
-                                }
-                            }
-                        } catch {
-                            logger.debug("POP3 listener stopped", metadata: ["error": "\(error)"])
-                        }
-                    }
-                }
-            } catch {
-                logger.error("POP3 listener failed", metadata: ["error": "\(error)"])
-            }
+        let loop = AcceptLoop(serverChannel: serverChannel, requestedPort: settings.port, name: "POP3", logger: logger) { connection in
+            await POP3Connection(settings: settings, services: services, logger: logger).run(connection)
         }
-        return POP3Server(serverChannel: serverChannel, task: task, localPort: localPort)
+        return POP3Server(loop: loop)
     }
 
     /// Stops accepting; sessions in progress go on until they end (the drain).
     public func stopAccepting() async {
-        try? await serverChannel.channel.close()
+        await loop.stopAccepting()
     }
 
     /// Stops accepting and ends open sessions (they commit nothing; their maildrops are released).
     public func stop() async {
-        await stopAccepting()
-        task.cancel()
-        await task.value
+        await loop.stop()
     }
 }
 

@@ -77,14 +77,11 @@ public final class SMTPServer: Sendable {
         var tls: NIOSSLContext?
     }
 
-    private let serverChannel: NIOAsyncChannel<Accepted, Never>
-    private let task: Task<Void, Never>
-    public let localPort: Int
+    private let loop: AcceptLoop<Accepted>
+    public var localPort: Int { loop.localPort }
 
-    private init(serverChannel: NIOAsyncChannel<Accepted, Never>, task: Task<Void, Never>, localPort: Int) {
-        self.serverChannel = serverChannel
-        self.task = task
-        self.localPort = localPort
+    private init(loop: AcceptLoop<Accepted>) {
+        self.loop = loop
     }
 
     public static func start(settings: Settings, services: some SMTPServices, logger: Logger) async throws -> SMTPServer {
@@ -114,39 +111,20 @@ public final class SMTPServer: Sendable {
                         gate: gate, tls: implicitTLS ? nil : context)
                 }
             }
-        let localPort = serverChannel.channel.localAddress?.port ?? settings.port
-        let task = Task {
-            do {
-                try await serverChannel.executeThenClose { connections in
-                    await withDiscardingTaskGroup { group in
-                        do {
-                            for try await connection in connections {
-                                group.addTask {
-                                    await SMTPConnection(settings: settings, services: services, logger: logger).run(connection)
-                                }
-                            }
-                        } catch {
-                            logger.debug("SMTP listener stopped", metadata: ["error": "\(error)"])
-                        }
-                    }
-                }
-            } catch {
-                logger.error("SMTP listener failed", metadata: ["error": "\(error)"])
-            }
+        let loop = AcceptLoop(serverChannel: serverChannel, requestedPort: settings.port, name: "SMTP", logger: logger) { connection in
+            await SMTPConnection(settings: settings, services: services, logger: logger).run(connection)
         }
-        return SMTPServer(serverChannel: serverChannel, task: task, localPort: localPort)
+        return SMTPServer(loop: loop)
     }
 
     /// Stops accepting; sessions in progress go on until they end (the drain).
     public func stopAccepting() async {
-        try? await serverChannel.channel.close()
+        await loop.stopAccepting()
     }
 
     /// Stops accepting and ends open sessions.
     public func stop() async {
-        await stopAccepting()
-        task.cancel()
-        await task.value
+        await loop.stop()
     }
 }
 

@@ -90,6 +90,26 @@ import Testing
         #expect(try log.readNew(after: cursor, state: state).events.isEmpty)
     }
 
+    @Test func aGroupCommitKeepsEachMessagesOutcome() throws {
+        let cluster = try ChatCluster()
+        defer { cluster.shutdown() }
+        let store = cluster.hub("n1").store
+        _ = try store.join("#g", key: nil, user: user("alice"))
+        let posts: [ChatStore.Post] = [
+            ChatStore.Post(kind: .privmsg, user: user("alice"), text: "first", tags: nil),
+            ChatStore.Post(kind: .privmsg, user: user("mallory"), text: "outsider", tags: nil),
+            ChatStore.Post(kind: .notice, user: user("alice"), text: "second", tags: ["+typing": "done"]),
+        ]
+        let outcomes = store.post(posts, to: "#g")
+        #expect(try outcomes[0].get().seq == 2)
+        #expect(throws: ChatStoreError.self) { try outcomes[1].get() }
+        #expect(try outcomes[2].get().seq == 3)
+        let log = store.channelLog("#g")
+        let texts = try log.dayFiles().flatMap { try log.events(inDayFile: $0) }.compactMap(\.text)
+        #expect(texts == ["alice", "first", "second"])
+        #expect(store.post(posts, to: "#nowhere").allSatisfy { (try? $0.get()) == nil })
+    }
+
     @Test func refusalsWriteNothing() throws {
         let cluster = try ChatCluster()
         defer { cluster.shutdown() }

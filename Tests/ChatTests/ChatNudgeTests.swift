@@ -13,12 +13,7 @@ import Testing
         n2.setPeers([try #require(n1.localAddress)])
         cluster.hub("n1").attach(n1)
         cluster.hub("n2").attach(n2)
-        let alice = TestClient(cluster, node: "n1")
-        let bob = TestClient(cluster, node: "n2")
-        _ = await alice.login(nick: "alice", account: "alice@example.org")
-        _ = await bob.login(nick: "bob", account: "bob@example.org")
-        _ = await alice.send("JOIN #fast")
-        _ = await bob.send("JOIN #fast")
+        let (alice, bob) = await TestClient.aliceAndBob(cluster, joining: "#fast")
         // Neither hub's poll loop runs here: only the nudge can bring the lines over.
         #expect(await alice.delivered(within: .seconds(2)) == [":bob!bob@example.org JOIN #fast"])
         #expect(await alice.send("PRIVMSG #fast :quick") == [])

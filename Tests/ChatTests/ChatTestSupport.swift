@@ -149,4 +149,17 @@ final class TestClient: @unchecked Sendable {
         await driver.finish()
         collector.cancel()
     }
+
+    /// alice on n1 and bob on n2, logged in, both in `channels` (joined in one JOIN).
+    static func aliceAndBob(_ cluster: ChatCluster, joining channels: String? = nil) async -> (TestClient, TestClient) {
+        let alice = TestClient(cluster, node: "n1")
+        let bob = TestClient(cluster, node: "n2")
+        _ = await alice.login(nick: "alice", account: "alice@example.org")
+        _ = await bob.login(nick: "bob", account: "bob@example.org")
+        if let channels {
+            _ = await alice.send("JOIN \(channels)")
+            _ = await bob.send("JOIN \(channels)")
+        }
+        return (alice, bob)
+    }
 }

@@ -105,6 +105,20 @@ import Testing
         #expect(back == item.message)
     }
 
+    /// Found by the fuzzer: a space (or colon) followed by a combining mark is one Swift
+    /// Character, so a Character test missed it and the parameter split on the wire.
+    @Test func combiningMarksDoNotSplitParameters() throws {
+        let message = IRCMessage(command: "MODE", params: ["#t", "+k", "a \u{0356}b"])
+        #expect(try IRCMessage.parse(Array(message.encoded().utf8.dropLast(2))) == message)
+        let colon = IRCMessage(command: "X", params: [":\u{0356}"])
+        #expect(try IRCMessage.parse(Array(colon.encoded().utf8.dropLast(2))) == colon)
+        let crash: [UInt8] = Array("MODE b a #t :omae+glk-\"#am".utf8) + [0xAF] + Array("m: ".utf8) + [0xCD, 0x96, 0xC3, 0xC3, 0xFF, 0x01]
+        let parsed = try IRCMessage.parse(crash)
+        #expect(try IRCMessage.parse(Array(parsed.encoded().utf8.dropLast(2))) == parsed)
+        #expect(IRCSession.isCTCPRequest("\u{1}\u{0356}VERSION\u{1}"))
+        #expect(!IRCSession.isCTCPRequest("\u{1}ACTION waves\u{1}"))
+    }
+
     @Test func serverTimeRoundTrips() {
         let millis: Int64 = 1_796_620_200_123
         let text = ServerTime.format(millis)

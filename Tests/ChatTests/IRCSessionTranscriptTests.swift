@@ -35,7 +35,9 @@ import Testing
         #expect(welcome.last == ":irc.n1 422 alice :MOTD File is missing")
         #expect(await alice.send("PING abc") == [":irc.n1 PONG irc.n1 abc"])
         #expect(await alice.send("AUTHENTICATE PLAIN") == [":irc.n1 907 alice :You have already authenticated using SASL"])
-        #expect(await alice.send("NICK other") == [":irc.n1 447 alice other :Cannot change nickname while connected; reconnect with the new nick"])
+        #expect(await alice.send("NICK other") == [":alice!alice@example.org NICK other"])
+        #expect(await alice.send("PING x") == [":irc.n1 PONG irc.n1 x"])
+        #expect(await alice.send("NICK 9lives") == [":irc.n1 432 other 9lives :Erroneous nickname"])
         await alice.finish()
     }
 
@@ -164,6 +166,82 @@ import Testing
         await alice.finish()
     }
 
+    @Test func nickChangesReachTheOtherNodeAndKeepOwnership() async throws {
+        let cluster = try ChatCluster()
+        defer { cluster.shutdown() }
+        let (alice, bob) = await TestClient.aliceAndBob(cluster, joining: "#a,#b")
+        _ = await alice.drain()
+        #expect(await bob.send("NICK robert") == [":bob!bob@example.org NICK robert"])
+        // Shown once although alice shares two channels with him.
+        #expect(await alice.drain() == [":bob!bob@example.org NICK robert"])
+        #expect(await bob.drain() == [])
+        #expect(await alice.send("NAMES #b") == [":irc.n1 353 alice = #b :@alice robert", ":irc.n1 366 alice #b :End of /NAMES list."])
+        #expect(await alice.send("PRIVMSG robert :renamed?") == [])
+        #expect(await bob.drain() == [":alice!alice@example.org PRIVMSG robert :renamed?"])
+        #expect(await bob.send("PRIVMSG #a :as robert") == [])
+        #expect(await alice.drain() == [":robert!bob@example.org PRIVMSG #a :as robert"])
+        // Both nicks stay bob's account's: alice can take neither.
+        #expect(await alice.send("NICK bob") == [":irc.n1 433 alice bob :Nickname is registered to another account"])
+        #expect(await alice.send("NICK robert") == [":irc.n1 433 alice robert :Nickname is registered to another account"])
+        #expect(await bob.send("PART #a") == [])
+        #expect(await alice.drain() == [":robert!bob@example.org PART #a"])
+        await alice.finish()
+        await bob.finish()
+    }
+
+    @Test func awayNotifyTagmsgWhoAndPASS() async throws {
+        let cluster = try ChatCluster()
+        defer { cluster.shutdown() }
+        let alice = TestClient(cluster, node: "n1")
+        _ = await alice.login(nick: "alice", account: "alice@example.org", caps: ["away-notify", "message-tags", "multi-prefix"])
+        // bob logs in with PASS account:password, as clients without SASL do.
+        let bob = TestClient(cluster, node: "n2")
+        #expect(await bob.send("PASS bob@example.org:pw-bob@example.org") == [])
+        #expect(await bob.send("NICK bob") == [])
+        let welcome = await bob.send("USER bob 0 * :Bob B")
+        #expect(welcome.first == ":irc.n2 900 bob bob!bob@example.org bob@example.org :You are now logged in as bob@example.org")
+        #expect(welcome.dropFirst().first == ":irc.n2 001 bob :Welcome to the svcpkg IRC network bob!bob@example.org")
+        _ = await alice.send("JOIN #x,#y")
+        _ = await bob.send("JOIN #x,#y")
+        _ = await alice.drain()
+
+        #expect(await bob.send("AWAY :lunch") == [":irc.n2 306 bob :You have been marked as being away"])
+        let away = await alice.drain()
+        #expect(away == [":bob!bob@example.org AWAY :lunch"])
+        let who = await alice.send("WHO #x")
+        #expect(who == [
+            ":irc.n1 352 alice #x alice example.org n1 alice H@ :0 alice",
+            ":irc.n1 352 alice #x bob example.org n2 bob G :0 bob",
+            ":irc.n1 315 alice #x :End of /WHO list.",
+        ])
+        #expect(await alice.send("WHOIS bob").contains(":irc.n1 301 alice bob :lunch"))
+        #expect(await bob.send("AWAY") == [":irc.n2 305 bob :You are no longer marked as being away"])
+        #expect(await alice.drain() == [":bob!bob@example.org AWAY"])
+
+        // TAGMSG needs message-tags on both ends.
+        let carol = TestClient(cluster, node: "n2")
+        _ = await carol.login(nick: "carol", account: "carol@example.org", caps: ["message-tags"])
+        _ = await carol.send("JOIN #x")
+        _ = await alice.drain()
+        #expect(await bob.drain() == [":carol!carol@example.org JOIN #x"])
+        #expect(await alice.send("@+typing=active TAGMSG #x") == [])
+        #expect(await alice.drain() == [])  // no echo-message
+        #expect(await bob.drain() == [])
+        let typing = await carol.drain()
+        #expect(typing == ["@msgid=ID;+typing=active :alice!alice@example.org TAGMSG #x"])
+        #expect(await bob.send("@+typing=active TAGMSG #x") == [])
+        #expect(await carol.drain() == [])
+        await carol.finish()
+
+        let wrong = TestClient(cluster, node: "n1")
+        _ = await wrong.send("PASS bob@example.org:nope")
+        _ = await wrong.send("NICK bob2")
+        #expect(await wrong.send("USER b 0 * :B") == [":irc.n1 464 bob2 :Password incorrect", "ERROR :Closing Link: bob2 (Bad password)"])
+        await wrong.finish()
+        await alice.finish()
+        await bob.finish()
+    }
+
     @Test func chathistoryLatestBeforeAfterAroundBetween() async throws {
         let cluster = try ChatCluster()
         defer { cluster.shutdown() }
@@ -238,10 +316,7 @@ import Testing
     @Test func inviteOnlyBansAndLimits() async throws {
         let cluster = try ChatCluster()
         defer { cluster.shutdown() }
-        let alice = TestClient(cluster, node: "n1")
-        let bob = TestClient(cluster, node: "n2")
-        _ = await alice.login(nick: "alice", account: "alice@example.org")
-        _ = await bob.login(nick: "bob", account: "bob@example.org")
+        let (alice, bob) = await TestClient.aliceAndBob(cluster)
         _ = await alice.send("JOIN #priv")
         #expect(await alice.send("MODE #priv +i") == [])
         #expect(await bob.send("JOIN #priv") == [":irc.n2 473 bob #priv :Cannot join channel (+i)"])
@@ -310,12 +385,7 @@ import Testing
     @Test func deadNodesMembersAreShownAsQuit() async throws {
         let cluster = try ChatCluster()
         defer { cluster.shutdown() }
-        let alice = TestClient(cluster, node: "n1")
-        let bob = TestClient(cluster, node: "n2")
-        _ = await alice.login(nick: "alice", account: "alice@example.org")
-        _ = await bob.login(nick: "bob", account: "bob@example.org")
-        _ = await alice.send("JOIN #c")
-        _ = await bob.send("JOIN #c")
+        let (alice, _) = await TestClient.aliceAndBob(cluster, joining: "#c")
         _ = await alice.drain()
         // n2 stops without a word: its heartbeat says "stopped" (a stale one counts the same).
         try HeartbeatStore.write(

@@ -25,8 +25,10 @@ TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 class IRC:
     """A line-oriented IRC client on a raw socket."""
 
-    def __init__(self, host: str, port: int, timeout: float = 15):
+    def __init__(self, host: str, port: int, timeout: float = 15, tls=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="example.test")
         self.buffer = b""
         self.timeout = timeout
         self.log: list[str] = []
@@ -101,8 +103,8 @@ def connect(cluster, node: str) -> IRC:
     return IRC(cluster.node_ip(node), cluster.port("IRC"))
 
 
-def login(cluster, node: str, nick: str, account: tuple[str, str], caps: str = CAPS) -> IRC:
-    client = connect(cluster, node)
+def login(cluster, node: str, nick: str, account: tuple[str, str], caps: str = CAPS, client: IRC | None = None) -> IRC:
+    client = client or connect(cluster, node)
     client.send("CAP LS 302")
     client.expect(r":\S+ CAP \* LS :.*sasl=PLAIN.*")
     client.send(f"NICK {nick}")
@@ -210,9 +212,17 @@ def test_sasl_channel_topic_and_modes_across_nodes(cluster, two_nodes):
         alice.expect(rf":\S+ 312 {a} {b} {second} :svcpkg node")
         alice.expect(rf":\S+ 330 {a} {b} bob@example\.test :is logged in as")
 
+        # A nick change on node 2 reaches node 1; the new nick is bob's from now on.
+        renamed = b + "x"
+        bob.send(f"NICK {renamed}")
+        bob.expect(rf":{b}!bob@example\.test NICK {renamed}")
+        alice.expect(rf"@account=bob@example\.test;time={TIME} :{b}!bob@example\.test NICK {renamed}")
+        alice.send(f"NAMES {chan}")
+        alice.expect(rf":\S+ 353 {a} = {chan} :@{a} \+{renamed}")
+
         bob.send("QUIT :done")
         bob.expect(r"ERROR :Closing Link: .*")
-        alice.expect(rf"@account=bob@example\.test;time={TIME} :{b}!bob@example\.test QUIT :Quit: done")
+        alice.expect(rf"@account=bob@example\.test;time={TIME} :{renamed}!bob@example\.test QUIT :Quit: done")
     finally:
         alice.close()
         bob.close()
@@ -481,3 +491,109 @@ settings = {{
         if alice:
             alice.close()
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_ircs_and_plaintext_passwords_only_over_tls(cluster, two_nodes):
+    """IRCS (implicit TLS with the node's certificate) works; with plaintext authentication
+    off for loopback in LDAP, SASL PLAIN on the plain port is refused while IRCS still takes it."""
+    import ssl
+
+    first, second = two_nodes
+    context = ssl.create_default_context(cafile=str(cluster.state / "tls" / "cert.pem"))
+    context.check_hostname = False
+    dn = f"cn=cluster,ou=svcpkg,{cluster.base}"
+    cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgAllowPlaintextAuthLoopback\n"
+                       "svcpkgAllowPlaintextAuthLoopback: FALSE\n")
+    try:
+        def refused() -> bool:
+            plain = connect(cluster, first)
+            try:
+                plain.send("CAP LS 302")
+                plain.send("CAP REQ :sasl")
+                plain.send("AUTHENTICATE PLAIN")
+                line = plain.expect(r"(AUTHENTICATE \+|:\S+ 904 \* :.*)").group(0)
+                return "904" in line and "needs a TLS connection" in line
+            finally:
+                plain.close()
+        cluster.wait_for(refused, timeout=10, what="SASL PLAIN refused without TLS")
+        a, b = unique_nick("alice"), unique_nick("bob")
+        chan = channel_name()
+        alice = login(cluster, first, a, ALICE, caps="server-time",
+                      client=IRC(cluster.node_ip(first), cluster.port("IRCS"), tls=context))
+        bob = login(cluster, second, b, BOB, caps="server-time",
+                    client=IRC(cluster.node_ip(second), cluster.port("IRCS"), tls=context))
+        try:
+            alice.send(f"JOIN {chan}")
+            alice.expect(rf":\S+ 366 {a} {chan} .*")
+            bob.send(f"JOIN {chan}")
+            bob.expect(rf":\S+ 366 {b} {chan} .*")
+            bob.send(f"PRIVMSG {chan} :over TLS")
+            alice.expect(rf"@time={TIME} :{b}!bob@example\.test PRIVMSG {chan} :over TLS")
+        finally:
+            alice.close()
+            bob.close()
+    finally:
+        cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgAllowPlaintextAuthLoopback\n"
+                           "svcpkgAllowPlaintextAuthLoopback: TRUE\n")
+        time.sleep(3)
+
+
+def test_graceful_stop_closes_sessions_with_error_and_quit(cluster, two_nodes):
+    """SIGTERM: chat sessions are not drained (they never end by themselves): the client gets
+    ERROR at once and the others see its QUIT; the node comes back with `start`."""
+    import os
+    import signal
+
+    first, second = two_nodes
+    chan = channel_name()
+    a, b = unique_nick("alice"), unique_nick("bob")
+    alice = login(cluster, first, a, ALICE, caps="server-time")
+    bob = login(cluster, second, b, BOB, caps="server-time")
+    try:
+        alice.send(f"JOIN {chan}")
+        alice.expect(rf":\S+ 366 {a} {chan} .*")
+        bob.send(f"JOIN {chan}")
+        bob.expect(rf":\S+ 366 {b} {chan} .*")
+        pid = cluster.node_pid(second)
+        assert pid
+        started = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        bob.expect(r"ERROR :Closing Link: Server shutting down, reconnect", timeout=10)
+        alice.expect(rf"@time={TIME} :{b}!bob@example\.test QUIT :Server shutting down", timeout=10)
+        assert time.monotonic() - started < 10
+    finally:
+        alice.close()
+        bob.close()
+        cluster.wait_for(lambda: cluster.node_pid(second) is None or not _alive(cluster.node_pid(second)), timeout=40, what="node stopped")
+        cluster.start(second)
+
+
+def _alive(pid: int | None) -> bool:
+    import os
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def test_through_haproxy(cluster, two_nodes):
+    """Clients that come through HAProxy (127.0.0.1) reach a node and talk with one connected
+    to a node directly."""
+    _, second = two_nodes
+    chan = channel_name()
+    c, b = unique_nick("carol"), unique_nick("bob")
+    carol = login(cluster, second, c, CAROL, caps="server-time", client=IRC("127.0.0.1", cluster.port("IRC")))
+    bob = login(cluster, second, b, BOB, caps="server-time")
+    try:
+        carol.send(f"JOIN {chan}")
+        carol.expect(rf":\S+ 366 {c} {chan} .*")
+        bob.send(f"JOIN {chan}")
+        bob.expect(rf":\S+ 366 {b} {chan} .*")
+        carol.send(f"PRIVMSG {chan} :via haproxy")
+        bob.expect(rf"@time={TIME} :{c}!carol@example\.test PRIVMSG {chan} :via haproxy")
+    finally:
+        carol.close()
+        bob.close()

@@ -47,14 +47,11 @@ public final class IMAPServer: Sendable {
         var idle: NIOLoopBound<IdleStateHandler>
     }
 
-    private let serverChannel: NIOAsyncChannel<Accepted, Never>
-    private let task: Task<Void, Never>
-    public let localPort: Int
+    private let loop: AcceptLoop<Accepted>
+    public var localPort: Int { loop.localPort }
 
-    private init(serverChannel: NIOAsyncChannel<Accepted, Never>, task: Task<Void, Never>, localPort: Int) {
-        self.serverChannel = serverChannel
-        self.task = task
-        self.localPort = localPort
+    private init(loop: AcceptLoop<Accepted>) {
+        self.loop = loop
     }
 
     public static func start(settings: Settings, services: some IMAPServices, logger: Logger) async throws -> IMAPServer {
@@ -85,39 +82,20 @@ public final class IMAPServer: Sendable {
                         gate: gate, tls: implicitTLS ? nil : context, idle: NIOLoopBound(idle, eventLoop: channel.eventLoop))
                 }
             }
-        let localPort = serverChannel.channel.localAddress?.port ?? settings.port
-        let task = Task {
-            do {
-                try await serverChannel.executeThenClose { connections in
-                    await withDiscardingTaskGroup { group in
-                        do {
-                            for try await connection in connections {
-                                group.addTask {
-                                    await IMAPConnection(settings: settings, services: services, logger: logger).run(connection)
-                                }
-                            }
-                        } catch {
-                            logger.debug("IMAP listener stopped", metadata: ["error": "\(error)"])
-                        }
-                    }
-                }
-            } catch {
-                logger.error("IMAP listener failed", metadata: ["error": "\(error)"])
-            }
+        let loop = AcceptLoop(serverChannel: serverChannel, requestedPort: settings.port, name: "IMAP", logger: logger) { connection in
+            await IMAPConnection(settings: settings, services: services, logger: logger).run(connection)
         }
-        return IMAPServer(serverChannel: serverChannel, task: task, localPort: localPort)
+        return IMAPServer(loop: loop)
     }
 
     /// Stops accepting; sessions in progress go on (the drain).
     public func stopAccepting() async {
-        try? await serverChannel.channel.close()
+        await loop.stopAccepting()
     }
 
     /// Stops accepting and ends open sessions.
     public func stop() async {
-        await stopAccepting()
-        task.cancel()
-        await task.value
+        await loop.stop()
     }
 }
 
