@@ -260,7 +260,7 @@ import Testing
         #expect(latest.last == ":irc.n2 BATCH -h1")
 
         // The msgid of "line 50" is its sequence number in the log (JOIN was 1).
-        let raw = try #require(try cluster.hub("n2").store.history(cluster.hub("n2").store.channelLog("#log"), query: .latest(.none), limit: 100))
+        let raw = try cluster.hub("n2").store.history(cluster.hub("n2").store.channelLog("#log"), query: .latest(.none), limit: 100)
         let line50 = try #require(raw.first { $0.text == "line 50" })
         let id = ChatStore.messageID(line50, log: "#log")
         let before = await bob.send("CHATHISTORY BEFORE #log msgid=\(id) 3")
