@@ -2,6 +2,8 @@ import Chat
 import Directory
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -78,6 +80,7 @@ public struct ListenerSupervisor: Service {
 
     final class State {
         var http: (endpoint: Endpoint, server: HTTPHealthServer)?
+        var https: (endpoint: Endpoint, server: HTTPHealthServer)?
         var agent: (endpoint: Endpoint, server: AgentCheckServer)?
         var failures: [String: (endpoint: Endpoint, at: Date)] = [:]
         var servers: [String: (endpoint: Endpoint, server: any ProtocolServer)] = [:]
@@ -101,6 +104,7 @@ public struct ListenerSupervisor: Service {
         for (_, running) in state.servers { await running.server.stop() }
         if let agent = state.agent { await agent.server.stop() }
         if let http = state.http { await http.server.stop() }
+        if let https = state.https { await https.server.stop() }
         logger.notice("listeners closed")
     }
 
@@ -137,6 +141,7 @@ public struct ListenerSupervisor: Service {
                 logger.error("cannot bind HTTP", metadata: ["endpoint": "\(httpEndpoint)", "error": "\(error)"])
             }
         }
+        await reconcileHTTPS(config: config, state)
         let agentEndpoint = Endpoint(host: config.listenAddress, port: config.agentPort)
         if state.agent?.endpoint != agentEndpoint, shouldTry("agent", agentEndpoint, state) {
             if let old = state.agent {
@@ -164,6 +169,44 @@ public struct ListenerSupervisor: Service {
             for module in ModuleName.allCases where !Self.implementedModules.contains(module) {
                 snapshot.listeners[module.rawValue] = config.modules.contains(module) ? .notInThisBuild : .disabled
             }
+        }
+    }
+
+    /// HTTPS (`svcpkgHttpsPort`): the same application as the HTTP port under the node's
+    /// certificate; closed, and saying why, while no certificate is configured.
+    func reconcileHTTPS(config: NodeConfig, _ state: State) async {
+        let runtime = self.runtime
+        var desired: Endpoint? = Endpoint(host: config.listenAddress, port: config.httpsPort)
+        var statusWhenClosed = NodeRuntime.ListenerStatus.disabled
+        if tls.context(for: config) == nil {
+            desired = nil
+            statusWhenClosed = .failed(tls.lastError ?? "no TLS certificate configured (svcpkgTlsCertificateFile, svcpkgTlsKeyFile)")
+        }
+        if state.https?.endpoint == desired {
+            if desired == nil { setStatus("https", statusWhenClosed) }
+            return
+        }
+        if let desired, !shouldTry("https", desired, state) { return }
+        if let old = state.https {
+            logger.notice("stopping HTTPS", metadata: ["endpoint": "\(old.endpoint)"])
+            await old.server.stop()
+            state.https = nil
+        }
+        guard let desired, let configuration = tls.liveServerConfiguration(config: { runtime.snapshot.nodeConfig }) else {
+            setStatus("https", statusWhenClosed)
+            return
+        }
+        do {
+            let server = try await HTTPHealthServer.start(
+                host: desired.host, port: desired.port, tls: configuration, runtime: runtime, metrics: metrics, web: web, logger: logger)
+            state.https = (desired, server)
+            state.failures["https"] = nil
+            setStatus("https", .up(address: desired.host, port: desired.port))
+            logger.info("HTTPS listening", metadata: ["endpoint": "\(desired)"])
+        } catch {
+            state.failures["https"] = (desired, Date())
+            setStatus("https", .failed("cannot bind \(desired): \(error)"))
+            logger.error("cannot bind HTTPS", metadata: ["endpoint": "\(desired)", "error": "\(error)"])
         }
     }
 
@@ -290,8 +333,13 @@ final class HTTPHealthServer: Sendable {
         self.task = task
     }
 
-    static func start(host: String, port: Int, runtime: NodeRuntime, metrics: NodeMetrics, web: WebMail?, logger: Logger) async throws -> HTTPHealthServer {
+    /// `tls`: serve HTTPS with it (the HTTPS port) instead of plain HTTP.
+    static func start(
+        host: String, port: Int, tls: TLSConfiguration? = nil, runtime: NodeRuntime, metrics: NodeMetrics, web: WebMail?, logger: Logger
+    ) async throws -> HTTPHealthServer {
         let router = Router(context: WebRequestContext.self)
+        // On the TLS port every request is HTTPS (Secure cookies, HSTS).
+        if tls != nil { router.add(middleware: MarkServedOverTLS()) }
         // First, so that its middleware (security headers, error pages) covers every route.
         web?.register(on: router)
         router.get("/healthz") { _, _ -> Response in
@@ -307,8 +355,10 @@ final class HTTPHealthServer: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(runtime: runtime))))
         }
         let started = OneShot<Void>()
+        let server: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         let app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "svcpkg"),
             onServerRunning: { _ in started.succeed(()) },
             logger: logger)
@@ -329,6 +379,19 @@ final class HTTPHealthServer: Sendable {
     func stop() async {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
+    }
+}
+
+/// Marks requests that came in on the node's own TLS port as `https` (the request's scheme),
+/// so web-mail treats them as HTTPS (Secure cookies, HSTS), as it does behind a content switch
+/// that terminates TLS and says so in `X-Forwarded-Proto`.
+struct MarkServedOverTLS: RouterMiddleware {
+    typealias Context = WebRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var head = request.head
+        head.scheme = "https"
+        return try await next(Request(head: head, body: request.body), context)
     }
 }
 

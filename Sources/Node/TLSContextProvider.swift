@@ -15,6 +15,13 @@ final class TLSContextProvider: Sendable {
         var certificateModified: Date
         var keyModified: Date
         var context: NIOSSLContext
+        var credentials: Credentials
+    }
+
+    /// The certificate chain and key a context was built from (what a handshake override takes).
+    struct Credentials: Sendable {
+        var chain: [NIOSSLCertificateSource]
+        var key: NIOSSLPrivateKey
     }
 
     private struct State {
@@ -56,7 +63,7 @@ final class TLSContextProvider: Sendable {
             state.withLockedValue {
                 $0.loaded = Loaded(
                     certificatePath: certificatePath, keyPath: keyPath, certificateModified: certificateModified ?? .distantPast,
-                    keyModified: keyModified ?? .distantPast, context: context)
+                    keyModified: keyModified ?? .distantPast, context: context, credentials: Credentials(chain: chain, key: key))
                 $0.lastError = nil
                 $0.lastCheck = now
             }
@@ -72,6 +79,33 @@ final class TLSContextProvider: Sendable {
             }
             return previous
         }
+    }
+
+    /// The chain and key of the current context for `config` (checked as `context(for:)` does),
+    /// for servers that take a `TLSConfiguration` rather than a context (Hummingbird's HTTPS).
+    func credentials(for config: NodeConfig, now: Date = Date()) -> Credentials? {
+        guard context(for: config, now: now) != nil else { return nil }
+        return state.withLockedValue { $0.loaded?.credentials }
+    }
+
+    /// A server configuration whose every handshake asks for the current certificate, so a
+    /// renewed one applies to the next connection, as on the other TLS ports.
+    func liveServerConfiguration(config: @escaping @Sendable () -> NodeConfig) -> TLSConfiguration? {
+        guard let initial = credentials(for: config()) else { return nil }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: initial.chain, privateKey: .privateKey(initial.key))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["http/1.1"]
+        configuration.sslContextCallback = { [self] _, promise in
+            guard let current = credentials(for: config()) else {
+                promise.succeed(.noChanges)
+                return
+            }
+            var override = NIOSSLContextConfigurationOverride()
+            override.certificateChain = current.chain
+            override.privateKey = .privateKey(current.key)
+            promise.succeed(override)
+        }
+        return configuration
     }
 
     var lastError: String? { state.withLockedValue { $0.lastError } }

@@ -76,6 +76,8 @@ struct WebSecurityMiddleware: RouterMiddleware {
                 auth: nil, status: .internalServerError)
         }
         Self.addHeaders(&response)
+        // Browsers take HSTS only from a TLS response, so a forged X-Forwarded-Proto on plain HTTP is harmless.
+        if request.isHTTPS { response.headers[HTTPField.Name("Strict-Transport-Security")!] = "max-age=31536000" }
         // W3C Server Timing (browser devtools and bench/web_bench.py read it): the time the node
         // spent before the response head (for a stream, before its first byte).
         let elapsed = ContinuousClock.now - started
