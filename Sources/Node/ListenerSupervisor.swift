@@ -122,26 +122,7 @@ public struct ListenerSupervisor: Service {
 
     func reconcile(_ state: State) async {
         let config = runtime.snapshot.nodeConfig
-        let httpEndpoint = Endpoint(host: config.listenAddress, port: config.httpPort)
-        if state.http?.endpoint != httpEndpoint, shouldTry("http", httpEndpoint, state) {
-            if let old = state.http {
-                logger.notice("rebinding HTTP", metadata: ["from": "\(old.endpoint)", "to": "\(httpEndpoint)"])
-                await old.server.stop()
-                state.http = nil
-            }
-            do {
-                let server = try await HTTPHealthServer.start(host: httpEndpoint.host, port: httpEndpoint.port, runtime: runtime, metrics: metrics, web: web, logger: logger)
-                state.http = (httpEndpoint, server)
-                state.failures["http"] = nil
-                setStatus("http", .up(address: httpEndpoint.host, port: httpEndpoint.port))
-                logger.info("HTTP listening", metadata: ["endpoint": "\(httpEndpoint)"])
-            } catch {
-                state.failures["http"] = (httpEndpoint, Date())
-                setStatus("http", .failed("cannot bind \(httpEndpoint): \(error)"))
-                logger.error("cannot bind HTTP", metadata: ["endpoint": "\(httpEndpoint)", "error": "\(error)"])
-            }
-        }
-        await reconcileHTTPS(config: config, state)
+        await reconcileHTTP(config: config, state)
         let agentEndpoint = Endpoint(host: config.listenAddress, port: config.agentPort)
         if state.agent?.endpoint != agentEndpoint, shouldTry("agent", agentEndpoint, state) {
             if let old = state.agent {
@@ -172,41 +153,53 @@ public struct ListenerSupervisor: Service {
         }
     }
 
-    /// HTTPS (`svcpkgHttpsPort`): the same application as the HTTP port under the node's
-    /// certificate; closed, and saying why, while no certificate is configured.
-    func reconcileHTTPS(config: NodeConfig, _ state: State) async {
+    /// HTTP (`svcpkgHttpPort`) and HTTPS (`svcpkgHttpsPort`): the same application, the
+    /// second under the node's certificate and closed, saying why, while none is configured.
+    func reconcileHTTP(config: NodeConfig, _ state: State) async {
         let runtime = self.runtime
-        var desired: Endpoint? = Endpoint(host: config.listenAddress, port: config.httpsPort)
-        var statusWhenClosed = NodeRuntime.ListenerStatus.disabled
-        if tls.context(for: config) == nil {
-            desired = nil
-            statusWhenClosed = .failed(tls.lastError ?? "no TLS certificate configured (svcpkgTlsCertificateFile, svcpkgTlsKeyFile)")
+        await reconcileHTTPListener("http", slot: \.http, desired: Endpoint(host: config.listenAddress, port: config.httpPort), state) { _ in nil }
+        let certificate = tls.context(for: config) != nil
+        await reconcileHTTPListener(
+            "https", slot: \.https, desired: certificate ? Endpoint(host: config.listenAddress, port: config.httpsPort) : nil, state,
+            statusWhenClosed: certificate ? .disabled : .failed(tls.lastError ?? "no TLS certificate configured (svcpkgTlsCertificateFile, svcpkgTlsKeyFile)")
+        ) { tls in
+            guard let configuration = tls.liveServerConfiguration(config: { runtime.snapshot.nodeConfig }) else {
+                throw TLSSetupError("no TLS certificate loaded")
+            }
+            return configuration
         }
-        if state.https?.endpoint == desired {
-            if desired == nil { setStatus("https", statusWhenClosed) }
+    }
+
+    private func reconcileHTTPListener(
+        _ name: String, slot: ReferenceWritableKeyPath<State, (endpoint: Endpoint, server: HTTPHealthServer)?>, desired: Endpoint?,
+        _ state: State, statusWhenClosed: NodeRuntime.ListenerStatus = .disabled,
+        tlsConfiguration: (TLSContextProvider) throws -> TLSConfiguration?
+    ) async {
+        if state[keyPath: slot]?.endpoint == desired {
+            if desired == nil { setStatus(name, statusWhenClosed) }
             return
         }
-        if let desired, !shouldTry("https", desired, state) { return }
-        if let old = state.https {
-            logger.notice("stopping HTTPS", metadata: ["endpoint": "\(old.endpoint)"])
+        if let desired, !shouldTry(name, desired, state) { return }
+        if let old = state[keyPath: slot] {
+            logger.notice("stopping \(name) listener", metadata: ["endpoint": "\(old.endpoint)"])
             await old.server.stop()
-            state.https = nil
+            state[keyPath: slot] = nil
         }
-        guard let desired, let configuration = tls.liveServerConfiguration(config: { runtime.snapshot.nodeConfig }) else {
-            setStatus("https", statusWhenClosed)
+        guard let desired else {
+            setStatus(name, statusWhenClosed)
             return
         }
         do {
             let server = try await HTTPHealthServer.start(
-                host: desired.host, port: desired.port, tls: configuration, runtime: runtime, metrics: metrics, web: web, logger: logger)
-            state.https = (desired, server)
-            state.failures["https"] = nil
-            setStatus("https", .up(address: desired.host, port: desired.port))
-            logger.info("HTTPS listening", metadata: ["endpoint": "\(desired)"])
+                host: desired.host, port: desired.port, tls: try tlsConfiguration(tls), runtime: runtime, metrics: metrics, web: web, logger: logger)
+            state[keyPath: slot] = (desired, server)
+            state.failures[name] = nil
+            setStatus(name, .up(address: desired.host, port: desired.port))
+            logger.info("\(name) listening", metadata: ["endpoint": "\(desired)"])
         } catch {
-            state.failures["https"] = (desired, Date())
-            setStatus("https", .failed("cannot bind \(desired): \(error)"))
-            logger.error("cannot bind HTTPS", metadata: ["endpoint": "\(desired)", "error": "\(error)"])
+            state.failures[name] = (desired, Date())
+            setStatus(name, .failed("cannot bind \(desired): \(error)"))
+            logger.error("cannot bind \(name)", metadata: ["endpoint": "\(desired)", "error": "\(error)"])
         }
     }
 

@@ -260,6 +260,22 @@ def server_certificate_der(ip: str, port: int) -> bytes:
     return ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((ip, port), timeout=5))
 
 
+def set_node_certificate(cluster, node: str, tmp_path: Path, common_name: str) -> tuple[Path, Path, str]:
+    """A new self-signed certificate named in LDAP as `node`'s override: (cert, key, node DN).
+    Undo with `clear_node_certificate`."""
+    cert, key = tmp_path / f"{common_name}-cert.pem", tmp_path / f"{common_name}-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={common_name}",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    dn = f"cn={node},ou=nodes,ou=svcpkg,{cluster.base}"
+    cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgTlsCertificateFile\nsvcpkgTlsCertificateFile: {cert}\n-\n"
+                       f"replace: svcpkgTlsKeyFile\nsvcpkgTlsKeyFile: {key}\n")
+    return cert, key, dn
+
+
+def clear_node_certificate(cluster, dn: str) -> None:
+    cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\ndelete: svcpkgTlsCertificateFile\n-\ndelete: svcpkgTlsKeyFile\n")
+
+
 def test_implicit_tls_submission_and_live_certificate_change(cluster, tmp_path):
     import ssl
     node = cluster.nodes[0]
@@ -279,12 +295,7 @@ def test_implicit_tls_submission_and_live_certificate_change(cluster, tmp_path):
     # A new certificate named in LDAP (node override) is used for the next connection, no restart.
     before = server_certificate_der(ip, port)
     pid = cluster.node_pid(node)
-    cert, key = tmp_path / "new-cert.pem", tmp_path / "new-key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=renewed.test",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    dn = f"cn={node},ou=nodes,ou=svcpkg,{cluster.base}"
-    cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgTlsCertificateFile\nsvcpkgTlsCertificateFile: {cert}\n-\n"
-                       f"replace: svcpkgTlsKeyFile\nsvcpkgTlsKeyFile: {key}\n")
+    cert, _, dn = set_node_certificate(cluster, node, tmp_path, "renewed.test")
     try:
         expected = ssl.PEM_cert_to_DER_cert(cert.read_text())
         cluster.wait_for(lambda: server_certificate_der(ip, port) == expected, timeout=5, what="the renewed certificate")
@@ -297,7 +308,7 @@ def test_implicit_tls_submission_and_live_certificate_change(cluster, tmp_path):
         cluster.wait_for(lambda: "cannot load TLS certificate" in cluster.node_log(node), timeout=5, what="the error in the log")
         assert server_certificate_der(ip, port) == expected
     finally:
-        cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\ndelete: svcpkgTlsCertificateFile\n-\ndelete: svcpkgTlsKeyFile\n")
+        clear_node_certificate(cluster, dn)
     cluster.wait_for(lambda: server_certificate_der(ip, port) == before, timeout=5, what="the cluster certificate again")
 
 

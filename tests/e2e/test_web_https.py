@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 
 import pytest
 import requests
 
 from test_imap import PASSWORD, add_user, remove_user
+from test_smtp import clear_node_certificate, server_certificate_der, set_node_certificate
 from test_web import deliver, hidden
 
 
@@ -27,10 +27,6 @@ def ca(cluster) -> str:
 def wait_https_up(cluster, node: str) -> None:
     cluster.wait_for(lambda: cluster.healthz(node)[1]["modules"].get("https", "").startswith("up"), timeout=15,
                      what=f"https listener up on {node}")
-
-
-def server_certificate_der(ip: str, port: int) -> bytes:
-    return ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate((ip, port), timeout=5))
 
 
 def test_login_over_https_through_haproxy(cluster):
@@ -78,12 +74,7 @@ def test_https_certificate_renewed_live(cluster, tmp_path):
     ip, port = cluster.node_ip(node), cluster.port("HTTPS")
     before = server_certificate_der(ip, port)
     pid = cluster.node_pid(node)
-    cert, key = tmp_path / "web-cert.pem", tmp_path / "web-key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=renewed-web.test",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    dn = f"cn={node},ou=nodes,ou=svcpkg,{cluster.base}"
-    cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\nreplace: svcpkgTlsCertificateFile\nsvcpkgTlsCertificateFile: {cert}\n-\n"
-                       f"replace: svcpkgTlsKeyFile\nsvcpkgTlsKeyFile: {key}\n")
+    cert, _, dn = set_node_certificate(cluster, node, tmp_path, "renewed-web.test")
     try:
         expected = ssl.PEM_cert_to_DER_cert(cert.read_text())
         cluster.wait_for(lambda: server_certificate_der(ip, port) == expected, timeout=10, what="the renewed certificate")
@@ -99,5 +90,5 @@ def test_https_certificate_renewed_live(cluster, tmp_path):
                     reply += chunk
         assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
     finally:
-        cluster.ldapmodify(f"dn: {dn}\nchangetype: modify\ndelete: svcpkgTlsCertificateFile\n-\ndelete: svcpkgTlsKeyFile\n")
+        clear_node_certificate(cluster, dn)
     cluster.wait_for(lambda: server_certificate_der(ip, port) == before, timeout=10, what="the cluster certificate again")
