@@ -2,6 +2,7 @@ import Chat
 import Directory
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -306,9 +307,15 @@ final class HTTPHealthServer: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(runtime: runtime))))
         }
+        // Web chat's WebSocket upgrade (`/chat/socket`) on the same port and engine; a frame or
+        // message longer than an IRC line closes the socket (1009).
+        let webSocketRouter = Router(context: WebRequestContext.self)
+        web?.registerWebSocket(on: webSocketRouter)
+        let maxFrame = IRCWebSocketFraming.maxMessageBytes
         let started = OneShot<Void>()
         let app = Application(
             router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter, configuration: .init(ws: .init(maxFrameSize: maxFrame))),
             configuration: .init(address: .hostname(host, port: port), serverName: "svcpkg"),
             onServerRunning: { _ in started.succeed(()) },
             logger: logger)
