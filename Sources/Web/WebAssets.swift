@@ -37,6 +37,7 @@ public struct WebAsset: Sendable {
         input[type=text], input[type=email], input[type=password], input[type=search], textarea, select { padding: .35rem .5rem; border: 1px solid var(--line); border-radius: 4px; max-width: 100%; }
         button, .button { display: inline-block; padding: .35rem .8rem; border: 1px solid var(--accent); border-radius: 4px; background: var(--accent); color: #fff; cursor: pointer; text-decoration: none; }
         button.secondary, .button.secondary { background: #fff; color: var(--accent); }
+        button:disabled { opacity: .5; cursor: default; }
         .layout { display: flex; gap: 1rem; padding: 1rem; }
         nav.folders { flex: 0 0 12rem; }
         nav.folders ul { list-style: none; margin: 0; padding: 0; }

@@ -197,6 +197,12 @@ enum WebChatScript {
             else { send("CHATHISTORY LATEST " + current.name + " * " + pageSize); }
           }
 
+          // A server error: in the open conversation, or in the status line before there is one.
+          function notice(text) {
+            if (current) { addLines(current, [{ msgid: "", time: "", nick: "", text: text, kind: "EVENT" }], "end"); }
+            else { setStatus(text, true); }
+          }
+
           function handle(msg) {
             var p = msg.params, b, batch = msg.tags.batch && batches[msg.tags.batch];
             if (batch && msg.command !== "BATCH") { batch.lines.push(lineFrom(msg)); return; }
@@ -298,7 +304,7 @@ enum WebChatScript {
                 break;
               case "FAIL":
                 if (current) { current.loading = false; }
-                addLines(current || buffer("*server*", false), [{ msgid: "", time: "", nick: "", text: p.slice(2).join(" "), kind: "EVENT" }], "end");
+                notice(p.slice(2).join(" "));
                 break;
               case "ERROR":
                 var reason = p[0] || "";
@@ -306,9 +312,10 @@ enum WebChatScript {
                 if (/Web session ended/.test(reason)) { stopped = true; window.location.assign("/login"); }
                 break;
               default:
-                // Errors worth showing (no such channel, cannot send, flood, …).
-                if (/^4\d\d$/.test(msg.command) && msg.command !== "433") {
-                  addLines(current || buffer("*server*", false), [{ msgid: "", time: "", nick: "", text: p.slice(1).join(" "), kind: "EVENT" }], "end");
+                // Errors worth showing (no such channel, cannot send, flood, …); 422 only says
+                // that there is no message of the day.
+                if (/^4\d\d$/.test(msg.command) && msg.command !== "433" && msg.command !== "422") {
+                  notice(p.slice(1).join(" "));
                 }
             }
           }

@@ -54,8 +54,9 @@ extension WebMail {
         return page(title: "Chat", template: "chat", data: ["socket": "/chat/socket"], auth: auth, script: .chatScript)
     }
 
-    /// `/chat/socket` reached without an upgrade, or with an upgrade that was refused (the
-    /// WebSocket router hands those to the HTTP router): the refusal's status, else 426.
+    /// `/chat/socket` reached without an upgrade: the status a refused upgrade stands for (401,
+    /// 403, 400), else 426. (A refused upgrade itself gets hummingbird-websocket's bare 400;
+    /// the reason is in the node's log. A page can ask here why.)
     func chatSocketWithoutUpgrade(_ request: Request, _ context: WebRequestContext) async -> Response {
         let status: HTTPResponse.Status
         let text: String
@@ -75,11 +76,19 @@ extension WebMail {
             body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
     }
 
-    /// The WebSocket route, on the router given to the HTTP server's upgrade handler (a
-    /// refused upgrade goes on to the HTTP router above).
+    /// The WebSocket route, on the router given to the HTTP server's upgrade handler. A
+    /// refused upgrade is answered 400 by hummingbird-websocket and never becomes a socket.
     public func registerWebSocket(on router: Router<WebRequestContext>) {
-        router.ws("/chat/socket") { request, _ in
-            guard case .admitted(_, let subprotocol) = await self.chatAdmission(request) else { return .dontUpgrade }
+        router.ws("/chat/socket") { request, context in
+            let subprotocol: String?
+            switch await self.chatAdmission(request) {
+            case .admitted(_, let offered):
+                subprotocol = offered
+            case .refused(let status, let reason):
+                self.logger.notice(
+                    "web chat upgrade refused", metadata: ["status": "\(status.code)", "reason": "\(reason)", "remote": "\(request.clientAddress(context))"])
+                return .dontUpgrade
+            }
             var headers = HTTPFields()
             if let subprotocol { headers[.secWebSocketProtocol] = subprotocol }
             return .upgrade(headers)

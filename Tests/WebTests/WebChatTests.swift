@@ -20,9 +20,10 @@ struct TestChatServices: WebChatServices {
     ) async {}
 }
 
-/// Web chat's page and the admission of its WebSocket upgrade. A refused upgrade is handed to
-/// the HTTP router, so `/chat/socket` answered by the router is exactly what a refused browser
-/// or script gets.
+/// Web chat's page and the admission of its WebSocket upgrade. The upgrade route and
+/// `/chat/socket` on the HTTP router ask the same `chatAdmission`; the router's answer shows
+/// its verdict as a status (a refused upgrade itself is a bare 400 from hummingbird-websocket,
+/// checked in tests/e2e/test_webchat.py).
 @Suite struct WebChatTests {
     static func app(_ services: TestWebServices, chat: Bool = true) throws -> some ApplicationProtocol {
         let router = Router(context: WebRequestContext.self)

@@ -21,9 +21,9 @@ import uuid
 import pytest
 
 from test_chat import ALICE, BOB, CAROL, IRC, generous_flood_limits, login, unique_nick  # noqa: F401 (a fixture)
-from test_web import base, browser_login, chromium, shot, assert_no_alert
+from test_web import assert_no_alert, base, chromium, shot, wait_url
 
-PASSWORD_USER = ALICE  # the web user: a demo user (the page derives the nick from the address)
+WEB_USER = ALICE  # the web user: a demo user (the page derives the nick from the address)
 
 
 def channel_name() -> str:
@@ -45,14 +45,20 @@ def web_login_cookie(cluster, account) -> str:
 # ---------------------------------------------------------------- raw WebSocket
 
 
-def ws_handshake(cluster, cookie: str | None, origin: str | None, protocol: str = "text.ircv3.net"):
-    """Opens a TCP connection to HAProxy's HTTP port and sends an upgrade request; returns the
-    socket, the status code and the response head."""
+def ws_handshake(cluster, cookie: str | None, origin: str | None, protocol: str = "text.ircv3.net",
+                 upgrade: bool = True):
+    """Opens a TCP connection to HAProxy's HTTP port and sends an upgrade request (or, with
+    upgrade=False, the same GET without it); returns the socket, the status code, the response
+    head and what followed it."""
     port = cluster.port("HTTP")
     sock = socket.create_connection(("127.0.0.1", port), timeout=15)
     key = base64.b64encode(os.urandom(16)).decode()
-    head = [f"GET /chat/socket HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket", "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13", f"Sec-WebSocket-Protocol: {protocol}"]
+    head = ["GET /chat/socket HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    if upgrade:
+        head += ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13",
+                 f"Sec-WebSocket-Protocol: {protocol}"]
+    else:
+        head.append("Connection: close")
     if cookie:
         head.append(f"Cookie: svcpkg_session={cookie}")
     if origin:
@@ -67,6 +73,17 @@ def ws_handshake(cluster, cookie: str | None, origin: str | None, protocol: str 
     response, _, rest = data.partition(b"\r\n\r\n")
     status = int(response.split(b" ", 2)[1])
     return sock, status, response.decode("latin-1"), rest
+
+
+def refused(cluster, cookie: str | None, origin: str | None) -> tuple[int, int]:
+    """The status of the upgrade request, and of the same request without the upgrade (which
+    says why)."""
+    statuses = []
+    for upgrade in (True, False):
+        sock, status, _, _ = ws_handshake(cluster, cookie, origin, upgrade=upgrade)
+        sock.close()
+        statuses.append(status)
+    return statuses[0], statuses[1]
 
 
 class WebSocketIRC:
@@ -126,20 +143,15 @@ class WebSocketIRC:
 
 def test_websocket_upgrade_admission(cluster):
     origin = f"http://127.0.0.1:{cluster.port('HTTP')}"
-    sock, status, head, _ = ws_handshake(cluster, None, origin)
-    sock.close()
-    assert status == 401, head
     cookie = web_login_cookie(cluster, BOB)
-    sock, status, head, _ = ws_handshake(cluster, cookie, "http://evil.example")
-    sock.close()
-    assert status == 403, head
-    sock, status, head, _ = ws_handshake(cluster, cookie, None)
-    sock.close()
-    assert status == 403, head
     tampered = cookie[:12] + ("A" if cookie[12] != "A" else "B") + cookie[13:]
-    sock, status, head, _ = ws_handshake(cluster, tampered, origin)
-    sock.close()
-    assert status == 401, head
+    # Refused upgrades never become sockets (400); the plain request says why.
+    assert refused(cluster, None, origin) == (400, 401)
+    assert refused(cluster, cookie, "http://evil.example") == (400, 403)
+    assert refused(cluster, cookie, f"http://127.0.0.1.evil.example:{cluster.port('HTTP')}") == (400, 403)
+    assert refused(cluster, cookie, None) == (400, 403)
+    assert refused(cluster, tampered, origin) == (400, 401)
+    assert refused(cluster, cookie, origin) == (101, 426)
     # Admitted: the session's account is the IRC account, with no password on the socket.
     sock, status, head, rest = ws_handshake(cluster, cookie, origin)
     try:
@@ -158,10 +170,19 @@ def test_websocket_upgrade_admission(cluster):
         # A message that smuggles a second line is refused whole; a too long one gets 417.
         ws.send("PING :a\r\nQUIT")
         ws.expect(rf":\S+ 421 {nick} \* :Malformed command")
-        ws.send("PING :" + "x" * 9000)
+        ws.send("PING :" + "x" * 600)
         ws.expect(rf":\S+ 417 {nick} :Input line was too long")
         ws.send("PING :still-here")
         ws.expect(r":\S+ PONG \S+ :?still-here")
+        # A frame over the IRC line limit closes the socket: 1009 (message too big).
+        ws.send("PING :" + "x" * 9000)
+        deadline = time.monotonic() + 15
+        while True:
+            assert time.monotonic() < deadline, "the socket stayed open after a 9000-byte frame"
+            opcode, payload = ws.frame()
+            if opcode == 0x8:
+                assert struct.unpack("!H", payload[:2])[0] == 1009, payload
+                break
     finally:
         sock.close()
 
@@ -195,7 +216,11 @@ def open_chat(cluster, driver, chan: str) -> str:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    browser_login(cluster, driver, PASSWORD_USER[0])
+    driver.get(base(cluster) + "/login")
+    driver.find_element(By.NAME, "user").send_keys(WEB_USER[0])
+    driver.find_element(By.NAME, "password").send_keys(WEB_USER[1])
+    driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    wait_url(driver, "/mail")
     driver.find_element(By.ID, "chat-link").click()
     wait_text(driver, "#chat-status", "Connected as")
     nick = re.search(r"Connected as (\S+?)\.", text_of(driver, "#chat-status")).group(1)
