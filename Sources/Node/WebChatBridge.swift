@@ -18,6 +18,7 @@ final class WebChatBridge: WebChatServices {
         self.logger = logger
     }
 
+    var isEnabled: Bool { runtime.snapshot.nodeConfig.modules.contains(.chat) }
     var subprotocol: String { IRCWebSocketFraming.subprotocol }
     var maxMessageBytes: Int { IRCWebSocketFraming.maxMessageBytes }
 

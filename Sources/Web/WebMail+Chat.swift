@@ -17,7 +17,7 @@ extension WebMail {
     /// opening one with the user's cookie (RFC 6455 §10.2): it must be present and name this
     /// host. The session cookie names the account; no password ever reaches the script.
     func chatAdmission(_ request: Request) async -> ChatAdmission {
-        guard let chat, services.settings.enabled else { return .refused(.notFound, "Web chat is not offered by this node.") }
+        guard let chat, chat.isEnabled, services.settings.enabled else { return .refused(.notFound, "Web chat is not offered by this node.") }
         if request.headers[.secFetchSite] == "cross-site" { return .refused(.forbidden, "Cross-site WebSocket requests are not accepted.") }
         guard let origin = request.headers[.origin], let authority = request.head.authority,
             let originHost = URL(string: origin)?.host, originHost.lowercased() == Self.hostName(authority).lowercased()
@@ -49,7 +49,7 @@ extension WebMail {
     /// The chat page: channel list and join box, messages with scroll-back, members, topic.
     /// Everything dynamic is done by `chat.js` over the socket.
     func chatPage(_ request: Request, _ context: WebRequestContext) async throws -> Response {
-        guard chat != nil else { throw WebError.notFound("Web chat is not offered by this node.") }
+        guard chat?.isEnabled == true else { throw WebError.notFound("Web chat is not offered by this node.") }
         let auth = try await authenticate(request)
         return page(title: "Chat", template: "chat", data: ["socket": "/chat/socket"], auth: auth, script: .chatScript)
     }

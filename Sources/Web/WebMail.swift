@@ -86,7 +86,7 @@ public final class WebMail: Sendable {
         data["title"] = title
         data["css"] = WebAsset.stylesheet.path
         data["js"] = script.path
-        data["chatLink"] = chat != nil
+        data["chatLink"] = chat?.isEnabled == true
         if let auth {
             data["user"] = auth.session.user
             data["csrf"] = auth.session.csrfToken

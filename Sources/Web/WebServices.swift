@@ -109,6 +109,8 @@ public struct WebSettings: Sendable {
 /// and hub code as a TCP IRC client), run over the browser's WebSocket. The web module owns
 /// the upgrade (cookie session, origin) and the frames; the node owns IRC.
 public protocol WebChatServices: Sendable {
+    /// The `chat` module is enabled on this node (read per request: LDAP changes apply at once).
+    var isEnabled: Bool { get }
     /// The WebSocket subprotocol spoken (IRCv3: `text.ircv3.net`).
     var subprotocol: String { get }
     /// The largest text message taken from the browser (the IRC line limit); a larger frame

@@ -11,6 +11,7 @@ import Testing
 /// A node's chat that only answers the upgrade questions (the IRC side is ChatTests' and the
 /// e2e tests').
 struct TestChatServices: WebChatServices {
+    var isEnabled: Bool { true }
     var subprotocol: String { "text.ircv3.net" }
     var maxMessageBytes: Int { 8703 }
 

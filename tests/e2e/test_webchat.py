@@ -355,3 +355,51 @@ def test_browser_reconnects_when_its_node_dies(cluster):
         driver.quit()
         if carol:
             carol.close()
+
+
+def test_logout_everywhere_closes_the_socket(cluster):
+    """An open chat socket re-checks its web session every few seconds: "log out everywhere"
+    from another browser ends it with ERROR, and its channel sees the QUIT."""
+    from test_imap import add_user, remove_user
+    from test_web import hidden, web_login
+
+    address = add_user(cluster)
+    try:
+        laptop = web_login(cluster, address)
+        phone_cookie = web_login(cluster, address).cookies["svcpkg_session"]
+        origin = f"http://127.0.0.1:{cluster.port('HTTP')}"
+        sock, status, head, rest = ws_handshake(cluster, phone_cookie, origin)
+        try:
+            assert status == 101, head
+            ws = WebSocketIRC(sock, rest)
+            nick = unique_nick("w")
+            for line in ("CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :web", "CAP END"):
+                ws.send(line)
+            ws.expect(rf":\S+ 001 {nick} :Welcome .*")
+            chan = channel_name()
+            ws.send(f"JOIN {chan}")
+            ws.expect(rf":\S+ 366 {nick} {chan} .*")
+            b = unique_nick("bob")
+            bob = login(cluster, cluster.nodes[-1], b, BOB)
+            try:
+                bob.send(f"JOIN {chan}")
+                bob.expect(rf":\S+ 366 {b} {chan} .*")
+                page = laptop.get(base(cluster) + "/mail", timeout=10)
+                out = laptop.post(base(cluster) + "/logout-everywhere", data={"_csrf": hidden("_csrf", page.text)},
+                                  allow_redirects=False, timeout=10)
+                assert out.status_code == 303
+                started = time.monotonic()
+                ws.expect(r"ERROR :Closing Link: Web session ended, sign in again", timeout=15)
+                # 5 s between checks, plus up to 2 s of the node's epoch cache.
+                assert time.monotonic() - started < 9
+                bob.expect(rf"\S* ?:{nick}!\S+ QUIT :Web session ended", timeout=15)
+                # And the old cookie opens no new socket.
+                again, status, _, _ = ws_handshake(cluster, phone_cookie, origin)
+                again.close()
+                assert status == 400
+            finally:
+                bob.close()
+        finally:
+            sock.close()
+    finally:
+        remove_user(cluster, address)
