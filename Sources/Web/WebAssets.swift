@@ -33,6 +33,7 @@ public struct WebAsset: Sendable {
         header.top form.search { flex: 1 1 12rem; }
         header.top form.search input { width: 100%; }
         header.top .who { color: var(--muted); font-size: .9rem; }
+        header.top a[aria-current=page] { font-weight: 700; text-decoration: none; }
         input, select, textarea, button { font: inherit; }
         input[type=text], input[type=email], input[type=password], input[type=search], textarea, select { padding: .35rem .5rem; border: 1px solid var(--line); border-radius: 4px; max-width: 100%; }
         button, .button { display: inline-block; padding: .35rem .8rem; border: 1px solid var(--accent); border-radius: 4px; background: var(--accent); color: #fff; cursor: pointer; text-decoration: none; }

@@ -51,7 +51,7 @@ extension WebMail {
     func chatPage(_ request: Request, _ context: WebRequestContext) async throws -> Response {
         guard chat?.isEnabled == true else { throw WebError.notFound("Web chat is not offered by this node.") }
         let auth = try await authenticate(request)
-        return page(title: "Chat", template: "chat", data: ["socket": "/chat/socket"], auth: auth, script: .chatScript)
+        return page(title: "Chat", template: "chat", data: ["socket": "/chat/socket", "chatCurrent": true], auth: auth, script: .chatScript)
     }
 
     /// `/chat/socket` reached without an upgrade: the status a refused upgrade stands for (401,

@@ -34,7 +34,7 @@ enum WebTemplates {
         <input type="search" name="q" value="{{query}}" aria-label="Search in {{folder}}" placeholder="Search {{folder}}">
         </form>
         <a id="compose-link" class="button" href="/compose" accesskey="n">Compose</a>
-        {{#chatLink}}<a id="chat-link" href="/chat" accesskey="t">Chat</a>{{/chatLink}}
+        {{#chatLink}}<a id="chat-link" href="/chat" accesskey="t"{{#chatCurrent}} aria-current="page"{{/chatCurrent}}>Chat</a>{{/chatLink}}
         <a href="/settings" class="who" accesskey="s">{{user}}</a>
         <form method="post" action="/logout"><input type="hidden" name="_csrf" value="{{csrf}}"><button class="secondary" type="submit">Log out</button></form>
         </header>

@@ -123,6 +123,7 @@ struct TestChatServices: WebChatServices {
             #expect(page.status == .ok)
             let html = String(buffer: page.body)
             #expect(html.contains("data-socket=\"/chat/socket\""))
+            #expect(html.contains("<a id=\"chat-link\" href=\"/chat\" accesskey=\"t\" aria-current=\"page\">Chat</a>"))
             #expect(html.contains("<script src=\"\(WebAsset.chatScript.path)\" defer></script>"))
             #expect(!html.contains("<script>"))
             #expect(page.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)

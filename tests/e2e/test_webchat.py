@@ -185,6 +185,21 @@ def test_websocket_upgrade_admission(cluster):
                 break
     finally:
         sock.close()
+    # Flood control as for a TCP client: 263 over the burst, then ERROR (Excess Flood).
+    sock, status, head, rest = ws_handshake(cluster, cookie, origin)
+    try:
+        assert status == 101, head
+        ws = WebSocketIRC(sock, rest)
+        nick = unique_nick("bob")
+        for line in ("CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :web", "CAP END"):
+            ws.send(line)
+        ws.expect(rf":\S+ 001 {nick} :Welcome .*")
+        for i in range(80):
+            ws.send(f"PING :flood{i}")
+        ws.expect(rf":\S+ 263 {nick} PING :Flooding: please wait a while and try again")
+        ws.expect(rf"ERROR :Closing Link: {nick} \(Excess Flood\)")
+    finally:
+        sock.close()
 
 
 # ---------------------------------------------------------------- the browser
