@@ -141,6 +141,17 @@ class WebSocketIRC:
         raise AssertionError(f"no message matching {pattern!r}; got {seen[-10:]}")
 
 
+def ws_register(cluster, cookie: str, origin: str, nick: str) -> tuple[WebSocketIRC, str]:
+    """An admitted socket registered as `nick` (the account comes from the cookie)."""
+    sock, status, head, rest = ws_handshake(cluster, cookie, origin)
+    assert status == 101, head
+    ws = WebSocketIRC(sock, rest)
+    for line in ("CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :web", "CAP END"):
+        ws.send(line)
+    ws.expect(rf":\S+ 001 {nick} :Welcome .*")
+    return ws, nick
+
+
 def test_websocket_upgrade_admission(cluster):
     origin = f"http://127.0.0.1:{cluster.port('HTTP')}"
     cookie = web_login_cookie(cluster, BOB)
@@ -186,14 +197,9 @@ def test_websocket_upgrade_admission(cluster):
     finally:
         sock.close()
     # Flood control as for a TCP client: 263 over the burst, then ERROR (Excess Flood).
-    sock, status, head, rest = ws_handshake(cluster, cookie, origin)
+    ws, nick = ws_register(cluster, cookie, origin, unique_nick("bob"))
+    sock = ws.sock
     try:
-        assert status == 101, head
-        ws = WebSocketIRC(sock, rest)
-        nick = unique_nick("bob")
-        for line in ("CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :web", "CAP END"):
-            ws.send(line)
-        ws.expect(rf":\S+ 001 {nick} :Welcome .*")
         for i in range(80):
             ws.send(f"PING :flood{i}")
         ws.expect(rf":\S+ 263 {nick} PING :Flooding: please wait a while and try again")
@@ -383,14 +389,9 @@ def test_logout_everywhere_closes_the_socket(cluster):
         laptop = web_login(cluster, address)
         phone_cookie = web_login(cluster, address).cookies["svcpkg_session"]
         origin = f"http://127.0.0.1:{cluster.port('HTTP')}"
-        sock, status, head, rest = ws_handshake(cluster, phone_cookie, origin)
+        ws, nick = ws_register(cluster, phone_cookie, origin, unique_nick("w"))
+        sock = ws.sock
         try:
-            assert status == 101, head
-            ws = WebSocketIRC(sock, rest)
-            nick = unique_nick("w")
-            for line in ("CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :web", "CAP END"):
-                ws.send(line)
-            ws.expect(rf":\S+ 001 {nick} :Welcome .*")
             chan = channel_name()
             ws.send(f"JOIN {chan}")
             ws.expect(rf":\S+ 366 {nick} {chan} .*")
