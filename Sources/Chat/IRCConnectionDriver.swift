@@ -48,6 +48,19 @@ public struct IRCConnectionDriver: Sendable {
         return output
     }
 
+    /// Input that arrives already framed, one line per message (a WebSocket carrying IRC
+    /// lines, `IRCWebSocketFraming`): fed to the session exactly as a line from the framer.
+    public mutating func received(_ input: IRCWebSocketFraming.Input, now: Int64 = ServerTime.nowMilliseconds()) async -> Output {
+        var output = Output()
+        switch input {
+        case .line(let line): await perform(session.receive(line, now: now), into: &output)
+        case .tooLong: await perform(session.lineTooLong(), into: &output)
+        case .malformed: await perform(session.malformedLine(), into: &output)
+        case .empty: break
+        }
+        return output
+    }
+
     /// A line from a followed log.
     public mutating func delivered(_ delivery: ChatDelivery) async -> Output {
         var output = Output()
@@ -70,6 +83,15 @@ public struct IRCConnectionDriver: Sendable {
                 pending = session.completed(request, reply)[...] + pending
             }
         }
+    }
+
+    /// Ends the session after its connection loop stopped for `closeReason` ("Quit" when the
+    /// client quit): run in a task of its own, not cancelled with the connection, because the
+    /// QUIT lines must be written when the server stops too.
+    public func end(closeReason: String) async {
+        let ending = self
+        let reason = closeReason == "Quit" ? "Client Quit" : closeReason
+        await Task { await ending.finish(reason: reason) }.value
     }
 
     /// Ends the session: QUIT lines in its channels (unless QUIT already wrote them), the
@@ -205,6 +227,31 @@ public struct IRCConnectionDriver: Sendable {
         case .away: return "AWAY"
         case .history: return "CHATHISTORY"
         case .quit: return "QUIT"
+        }
+    }
+}
+
+/// What a connection loop (TCP `IRCConnection`, WebSocket `IRCLineConnection`) waits for:
+/// client input of the transport's kind, the hub's deliveries, and a timer.
+enum IRCConnectionEvent<Input: Sendable>: Sendable {
+    case input(Input)
+    case inputEnded
+    case delivery(ChatDelivery)
+    /// The hub ended the client's deliveries: it fell too far behind.
+    case deliveriesEnded
+    case tick
+
+    /// Forwards the hub's deliveries into the loop's events until they end.
+    static func forward(_ deliveries: AsyncStream<ChatDelivery>, to sink: AsyncStream<Self>.Continuation) async {
+        for await delivery in deliveries { sink.yield(.delivery(delivery)) }
+        sink.yield(.deliveriesEnded)
+    }
+
+    /// A tick every `interval` until cancelled.
+    static func tick(every interval: Duration, to sink: AsyncStream<Self>.Continuation) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            sink.yield(.tick)
         }
     }
 }

@@ -94,14 +94,7 @@ struct IRCConnection<Services: IRCServices> {
     let services: Services
     let logger: Logger
 
-    enum Event: Sendable {
-        case input(ByteBuffer)
-        case inputEnded
-        case delivery(ChatDelivery)
-        /// The hub ended the client's deliveries: it fell too far behind.
-        case deliveriesEnded
-        case tick
-    }
+    typealias Event = IRCConnectionEvent<ByteBuffer>
 
     func run(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let remote = connection.channel.remoteAddress
@@ -140,16 +133,8 @@ struct IRCConnection<Services: IRCServices> {
                         } catch {}
                         sink.yield(.inputEnded)
                     }
-                    group.addTask {
-                        for await delivery in deliveries { sink.yield(.delivery(delivery)) }
-                        sink.yield(.deliveriesEnded)
-                    }
-                    group.addTask {
-                        while !Task.isCancelled {
-                            try await Task.sleep(for: pingInterval / 3)
-                            sink.yield(.tick)
-                        }
-                    }
+                    group.addTask { await Event.forward(deliveries, to: sink) }
+                    group.addTask { await Event.tick(every: pingInterval / 3, to: sink) }
                     defer {
                         group.cancelAll()
                         creditSink.finish()
@@ -202,10 +187,7 @@ struct IRCConnection<Services: IRCServices> {
         } catch {
             logger.debug("IRC connection ended with an error", metadata: ["error": "\(error)"])
         }
-        // Not cancelled with the connection: the QUIT lines must be written when the server stops too.
-        let ending = driver
-        let reason = closeReason == "Quit" ? "Client Quit" : closeReason
-        await Task { await ending.finish(reason: reason) }.value
+        await driver.end(closeReason: closeReason)
         logger.info(
             "IRC session ended",
             metadata: ["user": "\(driver.session.account ?? "-")", "nick": "\(driver.session.nick ?? "-")", "requests": "\(driver.requests)"])

@@ -124,6 +124,14 @@ public struct IRCSession: Sendable {
         self.ctcp = TokenBucket(capacity: configuration.flood.ctcpBurst, ratePerSecond: configuration.flood.ctcpPerSecond)
     }
 
+    /// A session whose account was established outside IRC: web chat, where the web-mail
+    /// session cookie already names the account. No SASL or password is needed (and none is
+    /// accepted); the client still registers with NICK and USER.
+    public init(configuration: Configuration, authenticatedAs account: String) {
+        self.init(configuration: configuration)
+        self.account = account
+    }
+
     public var isRegistered: Bool { phase == .registered }
     public var isClosed: Bool { phase == .closed }
 
@@ -147,6 +155,11 @@ public struct IRCSession: Sendable {
     /// A line that was longer than the framer allows.
     public mutating func lineTooLong() -> [IRCAction] {
         [numeric("417", [], "Input line was too long")]
+    }
+
+    /// A line that cannot be an IRC line (CR, LF or NUL inside a WebSocket message).
+    public mutating func malformedLine() -> [IRCAction] {
+        [numeric("421", ["*"], "Malformed command")]
     }
 
     /// One line from the client (without CR LF); `now` in milliseconds drives flood control.

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import HummingbirdWebSocket
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -347,8 +348,14 @@ final class HTTPHealthServer: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(runtime: runtime))))
         }
+        // Web chat's WebSocket upgrade (`/chat/socket`) on the same port and engine; a frame or
+        // message longer than an IRC line closes the socket (1009).
+        let webSocketRouter = Router(context: WebRequestContext.self)
+        web?.registerWebSocket(on: webSocketRouter)
+        let maxFrame = IRCWebSocketFraming.maxMessageBytes
         let started = OneShot<Void>()
-        let server: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        let plain: HTTPServerBuilder = .http1WebSocketUpgrade(webSocketRouter: webSocketRouter, configuration: .init(ws: .init(maxFrameSize: maxFrame)))
+        let server: HTTPServerBuilder = try tls.map { try .tls(plain, tlsConfiguration: $0) } ?? plain
         let app = Application(
             router: router,
             server: server,

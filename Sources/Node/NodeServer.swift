@@ -80,7 +80,8 @@ public struct NodeServer {
         let chatHub = ChatHubService.makeHub(runtime: runtime, mail: mail, logger: logger)
         let web: WebMail?
         do {
-            web = try WebMail(services: WebMailServices(mail: mail, messageCache: messageCache), logger: logger)
+            let webChat = WebChatBridge(chat: ChatServices(mail: mail), hub: chatHub, runtime: runtime, logger: logger)
+            web = try WebMail(services: WebMailServices(mail: mail, messageCache: messageCache), chat: webChat, logger: logger)
         } catch {
             logger.error("web-mail unavailable: its page templates do not parse", metadata: ["error": "\(error)"])
             web = nil

@@ -18,7 +18,9 @@ public struct WebAsset: Sendable {
 
     public static let stylesheet = WebAsset(name: "app", extension: "css", contentType: "text/css; charset=utf-8", body: css)
     public static let script = WebAsset(name: "app", extension: "js", contentType: "text/javascript; charset=utf-8", body: js)
-    public static let all = [stylesheet, script]
+    /// The chat page's script (the chat page loads only this one).
+    public static let chatScript = WebAsset(name: "chat", extension: "js", contentType: "text/javascript; charset=utf-8", body: WebChatScript.js)
+    public static let all = [stylesheet, script, chatScript]
 
     static let css = """
         :root { --fg: #1b1f24; --muted: #5b6470; --line: #d7dce2; --accent: #0b5cad; --bg: #fff; --soft: #f3f5f8; }
@@ -31,10 +33,12 @@ public struct WebAsset: Sendable {
         header.top form.search { flex: 1 1 12rem; }
         header.top form.search input { width: 100%; }
         header.top .who { color: var(--muted); font-size: .9rem; }
+        header.top a[aria-current=page] { font-weight: 700; text-decoration: none; }
         input, select, textarea, button { font: inherit; }
         input[type=text], input[type=email], input[type=password], input[type=search], textarea, select { padding: .35rem .5rem; border: 1px solid var(--line); border-radius: 4px; max-width: 100%; }
         button, .button { display: inline-block; padding: .35rem .8rem; border: 1px solid var(--accent); border-radius: 4px; background: var(--accent); color: #fff; cursor: pointer; text-decoration: none; }
         button.secondary, .button.secondary { background: #fff; color: var(--accent); }
+        button:disabled { opacity: .5; cursor: default; }
         .layout { display: flex; gap: 1rem; padding: 1rem; }
         nav.folders { flex: 0 0 12rem; }
         nav.folders ul { list-style: none; margin: 0; padding: 0; }
@@ -70,7 +74,36 @@ public struct WebAsset: Sendable {
         .login input { width: 100%; }
         .login button { margin-top: 1rem; width: 100%; }
         .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+        .chat { display: flex; gap: 1rem; padding: 1rem; height: calc(100vh - 4rem); }
+        .chat-side { flex: 0 0 14rem; overflow-y: auto; }
+        .chat-side h2 { font-size: 1rem; margin: 1rem 0 .3rem; }
+        .chat-list { list-style: none; margin: 0; padding: 0; }
+        .chat-list button { width: 100%; text-align: left; background: #fff; color: var(--accent); border-color: var(--line); margin: .1rem 0; overflow-wrap: anywhere; }
+        .chat-list button.current { background: var(--soft); font-weight: 700; }
+        .chat-list button .count { float: right; }
+        .chat-list.members li { padding: .1rem .3rem; overflow-wrap: anywhere; }
+        .join label { display: block; font-weight: 600; }
+        .join-row { display: flex; gap: .3rem; }
+        .join-row input { flex: 1 1 auto; min-width: 0; }
+        .chat-main { flex: 1 1 auto; min-width: 0; display: flex; flex-direction: column; }
+        .chat-main h1 { font-size: 1.2rem; margin: .2rem 0; overflow-wrap: anywhere; }
+        .chat-main p { margin: .2rem 0; }
+        .chat-status { color: var(--muted); font-size: .9rem; }
+        .chat-status.down { color: #a10d0d; }
+        .chat-topic { color: var(--muted); overflow-wrap: anywhere; }
+        .chat-messages { flex: 1 1 auto; overflow-y: auto; list-style: none; margin: 0; padding: .3rem; border: 1px solid var(--line); border-radius: 4px; min-height: 10rem; }
+        .chat-messages li { padding: .1rem 0; overflow-wrap: anywhere; white-space: pre-wrap; }
+        .chat-messages .time { color: var(--muted); font-size: .8rem; margin-right: .4rem; }
+        .chat-messages .nick { font-weight: 700; margin-right: .4rem; }
+        .chat-messages li.event { color: var(--muted); font-style: italic; }
+        .chat-send { display: flex; gap: .4rem; margin-top: .5rem; }
+        .chat-send input { flex: 1 1 auto; min-width: 0; }
         @media (max-width: 700px) {
+          .chat { flex-direction: column; padding: .5rem; height: auto; }
+          .chat-side { flex: none; }
+          .chat-list { display: flex; flex-wrap: wrap; gap: .25rem; }
+          .chat-list button { width: auto; }
+          .chat-messages { height: 55vh; flex: none; }
           .layout { flex-direction: column; padding: .5rem; }
           nav.folders { flex: none; }
           nav.folders ul { display: flex; flex-wrap: wrap; gap: .25rem; }
@@ -103,6 +136,12 @@ public struct WebAsset: Sendable {
               if (banner) { banner.classList.remove("hidden"); }
             });
           }
+          // Signing out here tells the other tabs (an open chat page closes its socket).
+          Array.prototype.forEach.call(document.querySelectorAll("form[action='/logout'], form[action='/logout-everywhere']"), function (form) {
+            form.addEventListener("submit", function () {
+              try { localStorage.setItem("svcpkg-signed-out", String(Date.now())); } catch (e) {}
+            });
+          });
           // Keyboard (outside text fields): "/" search, "c" compose, "j"/"k" next/previous message
           // in the list (Enter opens it), "x" selects it, "r" reply, "u" back to the folder.
           function go(id) {

@@ -24,6 +24,8 @@ public final class WebMail: Sendable {
     static let eventStreamSeconds: TimeInterval = 300
 
     let services: any WebServices
+    /// Web chat (`/chat`); nil when the node does not offer it.
+    let chat: (any WebChatServices)?
     let library: MustacheLibrary
     let logger: Logger
     let snapshots = FolderSnapshotCache()
@@ -35,8 +37,9 @@ public final class WebMail: Sendable {
     static let maxStreamsPerUser = 8
     let epochs = NIOLockedValueBox<[String: (epoch: UInt64, read: Date)]>([:])
 
-    public init(services: any WebServices, logger: Logger) throws {
+    public init(services: any WebServices, chat: (any WebChatServices)? = nil, logger: Logger) throws {
         self.services = services
+        self.chat = chat
         self.library = try WebTemplates.library()
         self.logger = logger
     }
@@ -69,15 +72,21 @@ public final class WebMail: Sendable {
         router.get("/events") { request, context in try await self.events(request, context) }
         router.get("/settings") { request, context in try await self.settingsPage(request, context) }
         router.post("/settings") { request, context in try await self.saveSettings(request, context) }
+        router.get("/chat") { request, context in try await self.chatPage(request, context) }
+        router.get("/chat/socket") { request, context in await self.chatSocketWithoutUpgrade(request, context) }
     }
 
     // MARK: - Pages
 
-    func page(title: String, template: String, data: [String: Any], auth: Authenticated?, status: HTTPResponse.Status = .ok, live: String? = nil, autoreload: Bool = false) -> Response {
+    func page(
+        title: String, template: String, data: [String: Any], auth: Authenticated?, status: HTTPResponse.Status = .ok, live: String? = nil, autoreload: Bool = false,
+        script: WebAsset = .script
+    ) -> Response {
         var data = data
         data["title"] = title
         data["css"] = WebAsset.stylesheet.path
-        data["js"] = WebAsset.script.path
+        data["js"] = script.path
+        data["chatLink"] = chat?.isEnabled == true
         if let auth {
             data["user"] = auth.session.user
             data["csrf"] = auth.session.csrfToken

@@ -1,17 +1,22 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import NIOCore
 
-/// The request context of the node's HTTP application (web-mail, /healthz, /metrics).
-public struct WebRequestContext: RequestContext {
+/// The request context of the node's HTTP application (web-mail, /healthz, /metrics, and the
+/// web chat's WebSocket upgrade).
+public struct WebRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The TCP peer (HAProxy, when the node is behind the content switch).
     public let peerAddress: String
+    /// Where an admitted WebSocket upgrade leaves its handler (`/chat/socket`).
+    public let webSocket: WebSocketHandlerReference<WebRequestContext>
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         peerAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        webSocket = .init()
     }
 }
 

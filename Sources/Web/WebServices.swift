@@ -104,3 +104,24 @@ public struct WebSettings: Sendable {
         self.nodeName = nodeName
     }
 }
+
+/// What web chat needs from the node: the IRC session of the chat module (the same session
+/// and hub code as a TCP IRC client), run over the browser's WebSocket. The web module owns
+/// the upgrade (cookie session, origin) and the frames; the node owns IRC.
+public protocol WebChatServices: Sendable {
+    /// The `chat` module is enabled on this node (read per request: LDAP changes apply at once).
+    var isEnabled: Bool { get }
+    /// The WebSocket subprotocol spoken (IRCv3: `text.ircv3.net`).
+    var subprotocol: String { get }
+    /// The largest text message taken from the browser (the IRC line limit); a larger frame
+    /// or message closes the socket (1009).
+    var maxMessageBytes: Int { get }
+    /// Runs one chat connection of `account`, already authenticated by its web session, until
+    /// the client quits or its input ends. `input` carries the browser's text messages (one IRC
+    /// line each); `handled` is called after each one. `write` sends lines, one message each.
+    /// `admitted` is asked every few seconds: false ends the connection (the web session was
+    /// logged out everywhere, expired, or the account was disabled).
+    func runChat(
+        account: String, remoteAddress: String, input: AsyncStream<String>, handled: @escaping @Sendable () -> Void,
+        write: @escaping @Sendable ([String]) async throws -> Void, admitted: @escaping @Sendable () async -> Bool) async
+}

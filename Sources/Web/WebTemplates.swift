@@ -11,7 +11,7 @@ enum WebTemplates {
     }
 
     static let sources: [String: String] = [
-        "layout": layout, "login": login, "mailbox": mailbox, "message": message, "compose": compose, "error": error, "notice": notice, "settings": settings,
+        "layout": layout, "login": login, "mailbox": mailbox, "message": message, "compose": compose, "error": error, "notice": notice, "settings": settings, "chat": chat,
     ]
 
     static let layout = """
@@ -34,6 +34,7 @@ enum WebTemplates {
         <input type="search" name="q" value="{{query}}" aria-label="Search in {{folder}}" placeholder="Search {{folder}}">
         </form>
         <a id="compose-link" class="button" href="/compose" accesskey="n">Compose</a>
+        {{#chatLink}}<a id="chat-link" href="/chat" accesskey="t"{{#chatCurrent}} aria-current="page"{{/chatCurrent}}>Chat</a>{{/chatLink}}
         <a href="/settings" class="who" accesskey="s">{{user}}</a>
         <form method="post" action="/logout"><input type="hidden" name="_csrf" value="{{csrf}}"><button class="secondary" type="submit">Log out</button></form>
         </header>
@@ -43,6 +44,36 @@ enum WebTemplates {
         </main>
         </body>
         </html>
+        """
+
+    /// The chat page: a shell that `chat.js` fills from the socket (every text it adds goes
+    /// in with `textContent`, never as HTML).
+    static let chat = """
+        <div class="chat" id="chat" data-socket="{{socket}}" data-user="{{user}}">
+        <aside class="chat-side" aria-label="Channels and members">
+        <form id="join-form" class="join">
+        <label for="join-input">Join a channel</label>
+        <span class="join-row"><input id="join-input" type="text" placeholder="#channel" maxlength="50" autocomplete="off" required> <button type="submit" id="join-button">Join</button></span>
+        </form>
+        <h2>Conversations</h2>
+        <ul id="channel-list" class="chat-list"></ul>
+        <h2>Members <span id="member-count" class="count"></span></h2>
+        <ul id="member-list" class="chat-list members"></ul>
+        </aside>
+        <section class="chat-main">
+        <p id="chat-status" class="chat-status" role="status">Connecting…</p>
+        <h1 id="chat-title">Chat</h1>
+        <p id="chat-topic" class="chat-topic"></p>
+        <p><button id="older" type="button" class="secondary" disabled>Older messages</button></p>
+        <ol id="messages" class="chat-messages" tabindex="0" aria-label="Messages" aria-live="polite"></ol>
+        <form id="send-form" class="chat-send">
+        <label for="send-input" class="visually-hidden">Message</label>
+        <input id="send-input" type="text" autocomplete="off" maxlength="400" placeholder="Message (/join, /part, /me, /msg, /topic)" disabled>
+        <button type="submit" id="send-button" disabled>Send</button>
+        </form>
+        </section>
+        </div>
+        <noscript><p class="banner">The chat needs JavaScript; mail works without it.</p></noscript>
         """
 
     static let login = """
