@@ -621,14 +621,20 @@ public struct MailStore: Sendable {
                     validLength: (before?.validLength ?? UIDListLog.header(logID: logID).count) + record.count,
                     records: (before?.records ?? 0) + 1, changes: (before?.changes ?? 0) + changes.count, torn: false)
             }
-            entry.apply(changes)
-            entry.log = after
-            // Under the lock nobody else changes the log: what is there is what we wrote. (A
-            // log we could not stat is left for the next reader to read.)
-            if after != nil {
-                UIDListCache.shared.keep(entry, at: folderPaths.uidList)
+            // Under the lock nobody else changes the log: what is there is the list as read
+            // plus this record. The cached copy is changed in place (our own reference let go
+            // first, so its arrays are not copied whole); when the cache no longer has it, or
+            // the log could not be stated, the list and log are read again from the files.
+            let listed = (stamp: entry.stamp, log: entry.log)
+            entry = UIDListCache.Entry(stamp: listed.stamp, list: UIDList(uidValidity: 1), log: nil)
+            if let after, let updated = UIDListCache.shared.apply(changes, log: after, at: folderPaths.uidList, ifAt: listed) {
+                entry = updated
             } else {
                 UIDListCache.shared.forget(folderPaths.uidList)
+                guard let reread = try readEntry(folderPaths) else {
+                    throw .storage(.malformedFile(path: folderPaths.uidList, reason: "it vanished while the folder was locked"))
+                }
+                entry = reread
             }
         }
         let snapshot = listedSnapshot(folderPaths, &entry, token: token)

@@ -107,6 +107,25 @@ final class UIDListCache: @unchecked Sendable {
         }
     }
 
+    /// Applies a record just appended to the log to the cached list, in place, when the
+    /// cache holds the list with the log as it was before the append (`ifAt`); returns the
+    /// entry then, else nil.
+    func apply(_ changes: [UIDListLog.Change], log: UIDListLogState, at path: String, ifAt before: (stamp: FolderChangeToken.Stamp, log: UIDListLogState?)) -> Entry? {
+        lock.lock()
+        defer { lock.unlock() }
+        // No copy of the entry may live while it is changed, or its arrays get copied whole.
+        func holdsBefore() -> Bool {
+            guard let cached = lists[path]?.entry else { return false }
+            return cached.stamp == before.stamp && cached.log == before.log
+        }
+        guard holdsBefore() else { return nil }
+        clock += 1
+        lists[path]?.used = clock
+        lists[path]?.entry.apply(changes)
+        lists[path]?.entry.log = log
+        return lists[path]?.entry
+    }
+
     /// Keeps what was made from `entry` (messages, names) when the cache still holds the
     /// same version of the list and log.
     func remember(_ entry: Entry, at path: String) {

@@ -110,6 +110,11 @@ final class UIDListLogTests: XCTestCase {
         XCTAssertEqual(later, try freshRead())
         XCTAssertEqual(later.entries[3].keywords, ["$Label1"])
         XCTAssertEqual(try inode(listPath), listInode)
+        // The cache was changed in place; what callers hold from before is as it was.
+        XCTAssertEqual(first.snapshot.message(uid: 4)?.keywords, [])
+        XCTAssertEqual(first.snapshot.message(uid: 4)?.modSeq, synced.message(uid: 4)?.modSeq)
+        XCTAssertEqual(before.entries[1].info.flags, [])
+        XCTAssertEqual(after.entries[3].keywords, [])
 
         // Everyone's snapshots agree with the store's answer.
         let synced2 = try fixture.store(node: "node-c").sync(.inbox)
