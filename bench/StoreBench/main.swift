@@ -170,6 +170,9 @@ precondition(readerOutput.next() == "ready")
 }
 var storeTimes: [Double] = []
 var pickupTimes: [Double] = []
+// Kept from one store to the next, as an IMAP session keeps its last snapshot: a change
+// then has to copy the snapshot's message array rather than change it in place.
+var held: [FolderSnapshot] = [resynced]
 for run in 0..<storeRuns {
     let uid = resynced.messages[(run * 4_999) % resynced.messages.count].uid
     start = Date()
@@ -178,6 +181,7 @@ for run in 0..<storeRuns {
     let result = try big.store(.inbox, uids: [uid], operation, flags: .seen)
     storeTimes.append(Date().timeIntervalSince(start) * 1e3)
     precondition(result.changed == [uid], "STORE changed \(result.changed), wanted [\(uid)]")
+    held = [result.snapshot]
     let answer = askReader()
     precondition(answer.highest == result.snapshot.highestModSeq, "the other node missed the change")
     pickupTimes.append(answer.ms)
