@@ -30,6 +30,10 @@ public final class WebMail: Sendable {
     /// Folder orders by sender or subject (`sortedUIDs`), per folder state.
     let sortedOrders = NIOLockedValueBox<[String: [UInt32]]>([:])
     static let maxSortedOrders = 32
+    /// Folder conversations (`conversationIndex`), per folder content; a 100,000-message folder's
+    /// takes a few MB, so fewer are kept.
+    let conversationIndexes = NIOLockedValueBox<[String: ConversationIndex]>([:])
+    static let maxConversationIndexes = 8
     /// Live-update streams per user on this node.
     let streams = NIOLockedValueBox<[String: Int]>([:])
     static let maxStreamsPerUser = 8
@@ -62,6 +66,7 @@ public final class WebMail: Sendable {
         router.get("/mail") { request, context in try await self.mailbox(request, context) }
         router.get("/search") { request, context in try await self.mailbox(request, context) }
         router.get("/message") { request, context in try await self.message(request, context) }
+        router.get("/conversation") { request, context in try await self.conversation(request, context) }
         router.get("/part") { request, context in try await self.part(request, context) }
         router.post("/action") { request, context in try await self.action(request, context) }
         router.get("/compose") { request, context in try await self.compose(request, context) }
