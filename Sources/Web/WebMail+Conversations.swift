@@ -11,9 +11,8 @@ extension WebMail {
     func conversationIndex(store: MailStore, snapshot: FolderSnapshot) async throws -> ConversationIndex? {
         let key = Self.folderContentKey(store, snapshot, "conversations")
         if let hit = conversationIndexes.withLockedValue({ $0[key] }) { return hit }
-        let services = self.services
         let index: ConversationIndex? = try await services.blocking {
-            guard let fields = try services.sortFields(store: store, snapshot: snapshot) else { return nil }
+            guard let fields = try self.listFields(store: store, snapshot: snapshot) else { return nil }
             return ConversationIndex(messages: snapshot.messages.map { ($0.uid, $0.arrivalDate) }, fields: fields)
         }
         if let index {

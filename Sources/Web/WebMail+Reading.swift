@@ -224,9 +224,8 @@ extension WebMail {
     func sortedUIDs(store: MailStore, snapshot: FolderSnapshot, order: ListOrder) async throws -> [UInt32]? {
         let key = Self.folderContentKey(store, snapshot, order.rawValue)
         if let hit = sortedOrders.withLockedValue({ $0[key] }) { return hit }
-        let services = self.services
         let sorted: [UInt32]? = try await services.blocking {
-            guard let fields = try services.sortFields(store: store, snapshot: snapshot) else { return nil }
+            guard let fields = try self.listFields(store: store, snapshot: snapshot) else { return nil }
             return order.sorted(snapshot.messages, fields: fields)
         }
         if let sorted {
@@ -236,6 +235,35 @@ extension WebMail {
             }
         }
         return sorted
+    }
+
+    /// The header fields of every message of the folder (`WebServices.sortFields`), or nil while
+    /// the node's cache does not hold the whole folder. After a delivery only the new messages
+    /// are asked for (`folderFields`): the rest of a folder version's fields never change.
+    /// Blocking: called inside `blocking`.
+    func listFields(store: MailStore, snapshot: FolderSnapshot) throws -> [UInt32: MessageSummary]? {
+        let key = [store.user.address, snapshot.folder.name, "\(snapshot.uidValidity)"].joined(separator: "\u{0}")
+        var fields: [UInt32: MessageSummary]?
+        if let known = folderFields.withLockedValue({ $0[key] }) {
+            let missing = snapshot.messages.filter { known[$0.uid] == nil }
+            if missing.count <= Self.maxIncrementalFields {
+                var current: [UInt32: MessageSummary] = [:]
+                current.reserveCapacity(snapshot.messages.count)
+                for message in snapshot.messages {
+                    if let summary = known[message.uid] { current[message.uid] = summary }
+                }
+                let fresh = try services.summaries(store: store, folder: snapshot.folder, uidValidity: snapshot.uidValidity, messages: missing)
+                fields = current.merging(fresh) { _, new in new }
+            }
+        }
+        if fields == nil { fields = try services.sortFields(store: store, snapshot: snapshot) }
+        if let fields {
+            folderFields.withLockedValue { cache in
+                if cache[key] == nil, cache.count >= Self.maxFolderFields { cache.removeAll() }
+                cache[key] = fields
+            }
+        }
+        return fields
     }
 
     func loadSnapshot(_ store: MailStore, _ folder: MailFolderName) async throws -> FolderSnapshot {

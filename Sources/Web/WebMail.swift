@@ -34,6 +34,13 @@ public final class WebMail: Sendable {
     /// takes a few MB, so fewer are kept.
     let conversationIndexes = NIOLockedValueBox<[String: ConversationIndex]>([:])
     static let maxConversationIndexes = 8
+    /// The header fields of recently sorted or grouped folders (`listFields`), per folder
+    /// version: a later state of the folder asks the message cache only for its new messages.
+    /// About 30 MB for a 100,000-message folder, so few are kept.
+    let folderFields = NIOLockedValueBox<[String: [UInt32: MessageSummary]]>([:])
+    static let maxFolderFields = 4
+    /// More new messages than this since the kept fields: all rows are read again.
+    static let maxIncrementalFields = 2000
     /// Live-update streams per user on this node.
     let streams = NIOLockedValueBox<[String: Int]>([:])
     static let maxStreamsPerUser = 8

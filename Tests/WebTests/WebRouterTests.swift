@@ -358,6 +358,10 @@ struct Browser {
                 uri: "/action", method: .post, headers: headers, body: ByteBuffer(string: "_csrf=\(token)&folder=INBOX&conversation=1&action=delete"))
             #expect(moved.status == .seeOther)
             #expect(try store.sync(.inbox).messages.map(\.uid) == [2, 4])
+            // The kept grouping follows new and removed messages.
+            let remaining = try await get("/mail?folder=INBOX&view=conversations")
+            #expect(remaining.contains("1–2 of 2 conversations") && !remaining.contains(">Lunch</a>"))
+            #expect(Self.order(remaining, ">Old news</a>", ">Budget</a>"))
         }
     }
 
