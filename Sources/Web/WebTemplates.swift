@@ -79,8 +79,10 @@ enum WebTemplates {
         {{#q}}<input type="hidden" name="q" value="{{q}}">{{/q}}
         <label for="view">View</label>
         <select id="view" name="view">{{#views}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/views}}</select>
+        {{^conversationView}}
         <label for="order">Order</label>
         <select id="order" name="order">{{#orders}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/orders}}</select>
+        {{/conversationView}}
         <label><input type="checkbox" id="reverse" name="reverse" value="1"{{#reverse}} checked{{/reverse}}> Reversed</label>
         <button type="submit" class="secondary">Show</button>
         </form>
