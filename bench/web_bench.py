@@ -152,6 +152,9 @@ def main() -> None:
             if ready == 0:
                 time.sleep(1)
         print(f"conversation view available on every node (folder indexed) after {time.perf_counter() - started:.1f} s")
+        shown = re.search(r"of (\d+) conversations", page.text)
+        assert shown, "the conversation view fell back to the message list"
+        print(f"the folder has {shown.group(1)} conversations")
         server_times, client_times = [], []
         for _ in range(args.requests):
             server, client = timed_get(session, conversations)
