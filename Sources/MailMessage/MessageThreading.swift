@@ -137,18 +137,6 @@ public struct MessageThread: Sendable, Hashable {
         self.id = id
         self.children = children
     }
-
-    /// Every message number in the tree, parents before their replies (without recursion:
-    /// a hostile folder may hold a very deep chain).
-    public var numbers: [UInt32] {
-        var result: [UInt32] = []
-        var stack: [MessageThread] = [self]
-        while let node = stack.popLast() {
-            if let id = node.id { result.append(id) }
-            stack.append(contentsOf: node.children.reversed())
-        }
-        return result
-    }
 }
 
 /// RFC 5256 §2.2: REFERENCES threading.
@@ -156,7 +144,7 @@ public enum MessageThreading {
     /// How far a parent chain is followed to rule out a loop; a link whose check would go
     /// further is not made (the message then starts a thread of its own), so hostile
     /// References can neither make a loop nor an unbounded chain walk.
-    static let maxAncestorSteps = 10_000
+    static let maxAncestorSteps = 1000
 
     final class Container {
         var message: ThreadFacts?
@@ -191,6 +179,39 @@ public enum MessageThreading {
 
     /// The threads of `facts`, oldest first, each a tree of replies in date order.
     public static func references(_ facts: [ThreadFacts]) -> [MessageThread] {
+        let (threads, all) = containers(facts)
+        defer { dismantle(all + threads) }
+        func node(_ container: Container) -> MessageThread {
+            MessageThread(container.message.map(\.number), container.children.map(node))
+        }
+        return threads.map(node)
+    }
+
+    /// The threads of `facts` as flat lists of message numbers (parents before replies), oldest
+    /// thread first. Nothing here recurses, so a folder of any shape (a hostile chain of
+    /// 100,000 replies) is safe; `references` builds a nested tree for IMAP.
+    public static func groups(_ facts: [ThreadFacts]) -> [[UInt32]] {
+        let (threads, all) = containers(facts)
+        defer { dismantle(all + threads) }
+        return threads.map { thread in
+            var numbers: [UInt32] = []
+            var stack = [thread]
+            while let node = stack.popLast() {
+                if let message = node.message { numbers.append(message.number) }
+                stack.append(contentsOf: node.children.reversed())
+            }
+            return numbers
+        }
+    }
+
+    /// Unlinks every container before they are freed, so freeing a deep tree does not recurse.
+    private static func dismantle(_ containers: [Container]) {
+        for container in containers { container.children = [] }
+    }
+
+    /// Steps 1 to 7: the thread roots in order, each with its tree, and every container made
+    /// (to be dismantled by the caller).
+    private static func containers(_ facts: [ThreadFacts]) -> (threads: [Container], all: [Container]) {
         var table: [String: Container] = [:]
         var all: [Container] = []
         func container(for id: String) -> Container {
@@ -231,24 +252,32 @@ public enum MessageThreading {
         }
         // Step 2: the root set.
         var roots = all.filter { $0.parent == nil }
-        // Step 3 happened implicitly (no table to discard). Step 4: prune empty containers.
-        func prune(_ nodes: [Container], atRoot: Bool) -> [Container] {
-            var result: [Container] = []
-            for node in nodes {
-                node.children = prune(node.children, atRoot: false)
-                if node.message == nil {
-                    if node.children.isEmpty { continue }
-                    if !atRoot || node.children.count == 1 {
-                        for child in node.children { child.parent = node.parent }
-                        result += node.children
-                        continue
-                    }
-                }
-                result.append(node)
-            }
-            return result
+        // Step 3 happened implicitly (no table to discard). Step 4: prune empty containers,
+        // children before their parents (without recursion): below the root, a container without
+        // a message gives way to its children (none: it goes).
+        var order: [Container] = []
+        var stack = roots
+        while let node = stack.popLast() {
+            order.append(node)
+            stack.append(contentsOf: node.children)
         }
-        roots = prune(roots, atRoot: true)
+        for node in order.reversed() {
+            var kept: [Container] = []
+            for child in node.children {
+                if child.message == nil {
+                    for grandchild in child.children { grandchild.parent = node }
+                    kept += child.children
+                } else {
+                    kept.append(child)
+                }
+            }
+            node.children = kept
+        }
+        // At the root, one without a message stays when it holds several threads.
+        roots = roots.flatMap { root -> [Container] in
+            guard root.message == nil, root.children.count <= 1 else { return [root] }
+            return root.children
+        }
         for root in roots { root.parent = nil }
         // Step 5: threads with the same base subject are gathered.
         var bySubject: [String: Int] = [:]
@@ -305,10 +334,9 @@ public enum MessageThreading {
             }
         }
         for root in merged { assignSortKeys(root) }
-        func node(_ container: Container) -> MessageThread {
-            let children = container.children.sorted { $0.sortKey < $1.sortKey }.map(node)
-            return MessageThread(container.message.map(\.number), children)
+        for container in all + merged {
+            container.children.sort { $0.sortKey < $1.sortKey }
         }
-        return merged.sorted { $0.sortKey < $1.sortKey }.map(node)
+        return (merged.sorted { $0.sortKey < $1.sortKey }, all)
     }
 }

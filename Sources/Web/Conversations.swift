@@ -42,8 +42,8 @@ struct ConversationIndex: Sendable {
         }
         var conversations: [Conversation] = []
         conversations.reserveCapacity(messages.count)
-        for thread in MessageThreading.references(facts) {
-            let uids = thread.numbers.sorted { (sent[$0] ?? .distantPast, $0) < (sent[$1] ?? .distantPast, $1) }
+        for thread in MessageThreading.groups(facts) {
+            let uids = thread.sorted { (sent[$0] ?? .distantPast, $0) < (sent[$1] ?? .distantPast, $1) }
             guard let first = uids.first, let newest = uids.max() else { continue }
             var participants: [String] = []
             for uid in uids where participants.count < Self.maxParticipants {
