@@ -43,12 +43,17 @@ extension WebMail {
         }
     }
 
+    /// How much of each message the conversation page reads for its text (the message's own
+    /// page shows all of it).
+    static let maxConversationBodyBytes = 256 * 1024
+
     static func conversationLink(_ folder: String, uid: UInt32) -> String {
         "/conversation?folder=\(URLQuery.encode(folder))&uid=\(uid)"
     }
 
     /// A conversation's messages in reading order (oldest first), paged, with the same actions
-    /// as the folder list. Named by any of its messages' UIDs.
+    /// as the folder list, and below the list each message's text (remote images blocked;
+    /// nothing is marked read). Named by any of its messages' UIDs.
     func conversation(_ request: Request, _ context: WebRequestContext) async throws -> Response {
         let auth = try await authenticate(request)
         let query = Self.query(request)
@@ -76,11 +81,27 @@ extension WebMail {
         let slice = Array(messages[start..<min(messages.count, start + pageSize)])
         let rows = try await messageRows(slice, store: store, snapshot: snapshot)
         if subject.isEmpty { subject = (rows.first?["subject"] as? String) ?? "" }
+        // Each message's text below the list, from its first bytes (a page holds up to 50).
+        let limit = Self.maxConversationBodyBytes
+        let views = try await services.blocking {
+            try slice.map { message in try store.readMessagePrefix(message, in: folder, maxBytes: limit).map(MessageView.init) }
+        }
+        let texts: [[String: Any]] = zip(zip(slice, rows), views).compactMap { pair, view in
+            guard let view else { return nil }
+            let (message, row) = pair
+            var entry = Self.body(of: view, partBase: Self.partLink(folder.name, uid: message.uid), showImages: false).data
+            entry["from"] = row["from"] ?? ""
+            entry["subject"] = row["subject"] ?? ""
+            entry["date"] = view.envelope.date ?? (row["date"] as? String) ?? ""
+            entry["href"] = Self.messageLink(folder.name, uid: message.uid)
+            if message.size > limit { entry["shortened"] = true }
+            return entry
+        }
         let (nav, names) = try await folderList(store, current: folder)
         let base = Self.conversationLink(folder.name, uid: uid)
         var data: [String: Any] = [
             "folder": folder.name, "folders": nav, "messages": rows, "empty": rows.isEmpty,
-            "heading": subject.isEmpty ? "(no subject)" : subject, "inConversation": true,
+            "heading": subject.isEmpty ? "(no subject)" : subject, "inConversation": true, "texts": texts,
             "back": Self.folderLink(folder.name) + "&view=conversations",
             "targets": names.filter { $0 != folder.name }.map { ["name": $0] },
             "reload": pageNumber > 1 ? base + "&page=\(pageNumber)" : base,

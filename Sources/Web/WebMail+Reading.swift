@@ -342,21 +342,10 @@ extension WebMail {
         for field in addressFields where !field.entries.isEmpty {
             data[field.key] = MessageView.display(field.entries)
         }
-        let partBase = "/part?folder=\(URLQuery.encode(folder.name))&uid=\(uid)&part="
-        var blocked = false
-        switch view.body {
-        case .text(let text): data["text"] = text
-        case .html(let html):
-            let cids = view.contentIDs
-            let options = HTMLSanitizer.Options(
-                allowRemoteImages: showImages,
-                contentIDURL: { id in cids[id].map { partBase + $0.map(String.init).joined(separator: ".") } })
-            let clean = HTMLSanitizer().sanitize(html, options: options)
-            data["html"] = clean.html
-            blocked = clean.remoteImagesBlocked
-        case .none: data["text"] = "(This message has no text.)"
-        }
-        if blocked {
+        let partBase = Self.partLink(folder.name, uid: uid)
+        let body = Self.body(of: view, partBase: partBase, showImages: showImages)
+        data.merge(body.data) { _, new in new }
+        if body.remoteImagesBlocked {
             data["imagesBlocked"] = true
             data["showImages"] = base + "&images=1"
         }
@@ -376,6 +365,27 @@ extension WebMail {
             response.headers[.contentSecurityPolicy] = WebSecurityMiddleware.contentSecurityPolicy(remoteImages: true)
         }
         return response
+    }
+
+    /// The link to one part of a message, without the part's path.
+    static func partLink(_ folder: String, uid: UInt32) -> String {
+        "/part?folder=\(URLQuery.encode(folder))&uid=\(uid)&part="
+    }
+
+    /// A message's text for a page: `text` (escaped by the template) or `html` (through the
+    /// sanitizer, `cid:` images served from the message's parts, remote images only when asked).
+    static func body(of view: MessageView, partBase: String, showImages: Bool) -> (data: [String: Any], remoteImagesBlocked: Bool) {
+        switch view.body {
+        case .text(let text): return (["text": text], false)
+        case .html(let html):
+            let cids = view.contentIDs
+            let options = HTMLSanitizer.Options(
+                allowRemoteImages: showImages,
+                contentIDURL: { id in cids[id].map { partBase + $0.map(String.init).joined(separator: ".") } })
+            let clean = HTMLSanitizer().sanitize(html, options: options)
+            return (["html": clean.html], clean.remoteImagesBlocked)
+        case .none: return (["text": "(This message has no text.)"], false)
+        }
     }
 
     /// One part of a message: an inline image for a `cid:` URL, or an attachment download.

@@ -139,6 +139,15 @@ enum WebTemplates {
         <span>{{range}}</span>
         {{#older}}<a href="{{older}}" rel="next" accesskey="o">Older →</a>{{/older}}
         </div>
+        {{#texts}}
+        <article class="conversation-message">
+        <h2><a href="{{href}}">{{subject}}</a></h2>
+        <p class="count">{{from}} · {{date}}</p>
+        {{#text}}<pre class="text-body">{{text}}</pre>{{/text}}
+        {{#html}}<div class="html-body">{{{html}}}</div>{{/html}}
+        {{#shortened}}<p><a href="{{href}}">The rest of this message</a></p>{{/shortened}}
+        </article>
+        {{/texts}}
         </section>
         </div>
         """

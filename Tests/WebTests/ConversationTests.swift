@@ -116,7 +116,7 @@ import Testing
         #expect(Self.groups(mails) == [[3, 2, 1]])
     }
 
-    @Test func manyMessagesGroupQuickly() {
+    @Test func twentyThousandMessagesGroupIntoTheirConversations() {
         // 20,000 messages in 2,000 conversations of ten, each reply naming the previous one.
         var mails: [Mail] = []
         for uid in 1...UInt32(20_000) {
@@ -125,13 +125,12 @@ import Testing
             let references = step == 0 ? nil : (0..<step).map { "<t\(thread)-\($0)@x>" }.joined(separator: " ")
             mails.append(Self.mail(uid, id: "t\(thread)-\(step)@x", subject: step == 0 ? "Topic \(thread)" : "Re: Topic \(thread)", references: references))
         }
-        let clock = ContinuousClock()
-        var index: ConversationIndex?
-        let elapsed = clock.measure { index = Self.index(mails) }
-        #expect(index?.conversations.count == 2000)
-        #expect(index?.conversations.first?.newest == 20_000)
-        #expect(index?.conversations.first?.uids.count == 10)
-        #expect(elapsed < .seconds(20))
+        // (Speed is measured by bench/web_bench.py, not here: this machine is shared.)
+        let index = Self.index(mails)
+        #expect(index.conversations.count == 2000)
+        #expect(index.conversations.first?.newest == 20_000)
+        #expect(index.conversations.first?.uids == (0..<UInt32(10)).map { 2000 + 2000 * $0 })
+        #expect(index.conversations.allSatisfy { $0.uids.count == 10 })
     }
 
     @Test func sentDatesParseAndMissingOnesAreNil() {

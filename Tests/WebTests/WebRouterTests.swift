@@ -332,6 +332,8 @@ struct Browser {
             let reply = try #require(conversation.range(of: "/message?folder=INBOX&amp;uid=3\""))
             #expect(first.lowerBound < reply.lowerBound)
             #expect(!conversation.contains("Budget"))
+            // Their texts follow the list, in the same order.
+            #expect(Self.order(conversation, "/message?folder=INBOX&amp;uid=3\"", "<pre class=\"text-body\">where?", "<pre class=\"text-body\">here"))
             #expect(try await client.execute(uri: "/conversation?folder=INBOX&uid=99", method: .get, headers: browser.cookieHeader).status == .notFound)
             // By the Date: field, newest first, and reversed.
             let byDate = try await get("/mail?folder=INBOX&order=date")

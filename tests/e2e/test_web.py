@@ -570,6 +570,8 @@ def test_browser_groups_a_reply_delivered_by_smtp_with_its_original_on_the_other
         assert subjects == [tag, f"Re: {tag}"]
         senders = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "table.messages td.from")]
         assert senders == ["Ann", "Bob"]
+        texts = [pre.text for pre in driver.find_elements(By.CSS_SELECTOR, "article.conversation-message pre.text-body")]
+        assert texts == ["Shall we meet?", "Yes, at noon."]
         shot(driver, "conversation")
         driver.find_element(By.LINK_TEXT, f"Re: {tag}").click()
         wait_url(driver, "/message")
