@@ -48,9 +48,7 @@ public struct Envelope: Sendable, Hashable {
 
     /// The envelope of a message's header section.
     public init(message: [UInt8]) {
-        let header = MessageHeader.parse(message)
-        let (fields, _) = HeaderScanner.fields(message, in: 0..<header.bodyOffset, maxFields: 1000, maxBytes: 1 << 20)
-        self.init(fields: fields)
+        self.init(fields: RawHeader.fields(of: message))
     }
 
     /// The same envelope decoded for display (RFC 2047 encoded words, 8-bit text).

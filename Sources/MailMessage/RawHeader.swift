@@ -29,6 +29,14 @@ extension [RawHeaderField] {
     }
 }
 
+public enum RawHeader {
+    /// The fields of a message's header section, bounded as `MessageHeader.parse` is.
+    public static func fields(of message: [UInt8]) -> [RawHeaderField] {
+        let header = MessageHeader.parse(message)
+        return HeaderScanner.fields(message, in: 0..<header.bodyOffset, maxFields: 1000, maxBytes: 1 << 20).fields
+    }
+}
+
 /// Splits an already delimited header section into fields.
 enum HeaderScanner {
     /// RFC 5322 §2.2: a field is a name, a colon and a value; lines starting with white space

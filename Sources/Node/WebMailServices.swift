@@ -109,11 +109,17 @@ final class WebMailServices: WebServices {
         return result
     }
 
-    /// The cache keeps Subject and From as they are in the header; decoded the same way as
-    /// from the message.
+    /// The cache keeps the header fields as they are in the message (unfolded); they are
+    /// decoded the same way as from the message itself.
     static func summary(_ cached: CachedMessage) -> MessageSummary {
-        let header = "Subject: \(cached.subject ?? "")\r\nFrom: \(cached.from ?? "")\r\n\r\n"
-        return MessageSummary(header: Array(header.utf8))
+        var header = "Subject: \(cached.subject ?? "")\r\nFrom: \(cached.from ?? "")\r\n"
+        let threadFields: [(name: String, value: String?)] = [
+            ("Date", cached.date), ("Message-ID", cached.messageID), ("In-Reply-To", cached.inReplyTo), ("References", cached.references),
+        ]
+        for field in threadFields {
+            if let value = field.value { header += "\(field.name): \(value)\r\n" }
+        }
+        return MessageSummary(header: Array((header + "\r\n").utf8))
     }
 
     func sortFields(store: MailStore, snapshot: FolderSnapshot) throws -> [UInt32: MessageSummary]? {

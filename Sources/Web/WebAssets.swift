@@ -121,7 +121,7 @@ public struct WebAsset: Sendable {
           var all = document.getElementById("select-all");
           if (all) {
             all.addEventListener("change", function () {
-              var boxes = document.querySelectorAll("input[name=uid]");
+              var boxes = document.querySelectorAll("input[name=uid], input[name=conversation]");
               for (var i = 0; i < boxes.length; i++) { boxes[i].checked = all.checked; }
             });
           }
@@ -130,7 +130,7 @@ public struct WebAsset: Sendable {
           if (live && window.EventSource) {
             var source = new EventSource(live);
             source.addEventListener("change", function () {
-              var checked = document.querySelectorAll("input[name=uid]:checked").length > 0;
+              var checked = document.querySelectorAll("input[name=uid]:checked, input[name=conversation]:checked").length > 0;
               var banner = document.getElementById("live-banner");
               if (!checked && body.getAttribute("data-autoreload") === "1") { location.reload(); return; }
               if (banner) { banner.classList.remove("hidden"); }
@@ -167,7 +167,7 @@ public struct WebAsset: Sendable {
               moveInList(event.key === "j" ? 1 : -1);
             } else if (event.key === "x" && document.activeElement) {
               var row = document.activeElement.closest ? document.activeElement.closest("tr") : null;
-              var box = row ? row.querySelector("input[name=uid]") : null;
+              var box = row ? row.querySelector("input[name=uid], input[name=conversation]") : null;
               if (box) { box.checked = !box.checked; }
             } else if (event.key === "r") {
               go("reply-link");

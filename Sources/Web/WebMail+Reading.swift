@@ -25,30 +25,88 @@ extension WebMail {
             candidates = candidates.filter { matches.uids.contains($0.uid) }
             notice = matches.partial ? "Showing matches among the newest messages in subject and sender only; the full-text index of this folder is being built." : nil
         }
-        let total = candidates.count
+        let allowed: Set<UInt32>? = searching ? Set(candidates.map(\.uid)) : nil
+        var list = ListView(query: query)
+        var conversations: [ConversationIndex.Conversation]?
+        var ordered: [StoredMessage] = []
+        if list.conversations {
+            if let index = try await conversationIndex(store: store, snapshot: snapshot) {
+                conversations = index.conversations.filter { conversation in allowed.map { set in conversation.uids.contains { set.contains($0) } } ?? true }
+            } else {
+                notice = "Conversations need this folder in the node's index, which is being built now; showing the newest messages first."
+                list = ListView(order: .newest, reverse: false, conversations: false)
+            }
+        }
+        if conversations == nil {
+            if list.order.needsCache {
+                if let uids = try await sortedUIDs(store: store, snapshot: snapshot, order: list.order) {
+                    ordered = uids.filter { allowed?.contains($0) ?? true }.compactMap { snapshot.message(uid: $0) }
+                } else {
+                    notice = "Sorting \(list.order.label.lowercased()) needs this folder in the node's index, which is being built now; showing the newest first."
+                    list = ListView(order: .newest, reverse: list.reverse, conversations: false)
+                    ordered = list.order.apply(candidates)
+                }
+            } else {
+                ordered = list.order.apply(candidates)
+            }
+        }
+        if list.reverse {
+            ordered.reverse()
+            conversations?.reverse()
+        }
+        let total = conversations?.count ?? ordered.count
         let pages = max(1, (total + pageSize - 1) / pageSize)
         let pageNumber = min(max(1, Int(query.first("page") ?? "") ?? 1), pages)
-        var order = query.first("order").flatMap(ListOrder.init(rawValue:)) ?? .newest
-        var ordered: [StoredMessage]
-        if order.needsCache {
-            if let uids = try await sortedUIDs(store: store, snapshot: snapshot, order: order) {
-                let allowed: Set<UInt32>? = searching ? Set(candidates.map(\.uid)) : nil
-                ordered = uids.filter { allowed?.contains($0) ?? true }.compactMap { snapshot.message(uid: $0) }
-            } else {
-                notice = "Sorting by \(order == .sender ? "sender" : "subject") needs this folder in the node's index, which is being built now; showing the newest first."
-                order = .newest
-                ordered = order.apply(candidates)
-            }
-        } else {
-            ordered = order.apply(candidates)
-        }
-        let start = min(ordered.count, (pageNumber - 1) * pageSize)
-        let slice = Array(ordered[start..<min(ordered.count, start + pageSize)])
-        let services = self.services
-        let uidValidity = snapshot.uidValidity
-        let summaries = try await services.blocking { try services.summaries(store: store, folder: folder, uidValidity: uidValidity, messages: slice) }
+        let start = min(total, (pageNumber - 1) * pageSize)
+        let end = min(total, start + pageSize)
         let (nav, names) = try await folderList(store, current: folder)
-        let rows: [[String: Any]] = slice.map { message in
+        func link(_ page: Int) -> String {
+            let base = searching ? "/search?folder=\(URLQuery.encode(folder.name))&q=\(URLQuery.encode(needle))&page=\(page)" : Self.folderLink(folder.name, page: page)
+            return base + list.queryText(hasQuery: base.contains("?"))
+        }
+        var data: [String: Any] = [
+            "folder": folder.name, "folders": nav, "query": needle,
+            "heading": searching ? "Search “\(needle)” in \(folder.name)" : folder.name,
+            "targets": names.filter { $0 != folder.name }.map { ["name": $0] },
+            "reload": link(pageNumber),
+            "range": total == 0 ? "" : "\(start + 1)–\(end) of \(total)\(conversations == nil ? "" : " conversations")",
+            "orders": ListOrder.allCases.map { ["value": $0.rawValue, "label": $0.label, "selected": $0 == list.order] },
+            "views": [
+                ["value": "messages", "label": "Messages", "selected": !list.conversations],
+                ["value": "conversations", "label": "Conversations", "selected": list.conversations],
+            ] as [[String: Any]],
+            "reverse": list.reverse,
+            "searchAction": searching ? "/search" : "/mail",
+        ]
+        if let conversations {
+            let shown = Array(conversations[start..<end])
+            data["conversations"] = conversationRows(shown, folder: folder, snapshot: snapshot)
+            data["conversationView"] = true
+            data["empty"] = shown.isEmpty
+            data["before"] = "\(snapshot.uidNext)"
+        } else {
+            let slice = Array(ordered[start..<end])
+            data["messages"] = try await messageRows(slice, store: store, snapshot: snapshot)
+            data["empty"] = slice.isEmpty
+        }
+        if searching { data["q"] = needle }
+        if pageNumber > 1 { data["newer"] = link(pageNumber - 1) }
+        if pageNumber < pages { data["older"] = link(pageNumber + 1) }
+        if query.first("sent") == "1" { notice = "Your message was sent." }
+        if query.first("saved") == "1" { notice = "The draft was saved." }
+        if let notice { data["notice"] = notice }
+        let live = "/events?folder=\(URLQuery.encode(folder.name))&state=\(Self.folderState(snapshot))"
+        let autoreload = !searching && pageNumber == 1 && list.order == .newest && !list.reverse
+        return page(title: folder.name, template: "mailbox", data: data, auth: auth, live: live, autoreload: autoreload)
+    }
+
+    /// The rows of the message table (subject and sender from the node's message cache).
+    func messageRows(_ messages: [StoredMessage], store: MailStore, snapshot: FolderSnapshot) async throws -> [[String: Any]] {
+        let services = self.services
+        let folder = snapshot.folder
+        let uidValidity = snapshot.uidValidity
+        let summaries = try await services.blocking { try services.summaries(store: store, folder: folder, uidValidity: uidValidity, messages: messages) }
+        return messages.map { message in
             let summary = summaries[message.uid]
             let subject = summary?.subject ?? ""
             return [
@@ -57,37 +115,44 @@ extension WebMail {
                 "flagged": message.flags.contains(.flagged), "href": Self.messageLink(folder.name, uid: message.uid),
             ]
         }
-        func link(_ page: Int) -> String {
-            var link = searching ? "/search?folder=\(URLQuery.encode(folder.name))&q=\(URLQuery.encode(needle))&page=\(page)" : Self.folderLink(folder.name, page: page)
-            if order != .newest { link += (link.contains("?") ? "&" : "?") + "order=\(order.rawValue)" }
-            return link
+    }
+
+    /// How the list is shown: messages in an order, or conversations (newest first); either
+    /// reversed. From the query (`order`, `view=conversations`, `reverse=1`) and back into links.
+    struct ListView: Equatable {
+        var order: ListOrder
+        var reverse: Bool
+        var conversations: Bool
+
+        init(order: ListOrder, reverse: Bool, conversations: Bool) {
+            self.order = order
+            self.reverse = reverse
+            self.conversations = conversations
         }
-        var data: [String: Any] = [
-            "folder": folder.name, "folders": nav, "messages": rows, "empty": rows.isEmpty, "query": needle,
-            "heading": searching ? "Search “\(needle)” in \(folder.name)" : folder.name,
-            "targets": names.filter { $0 != folder.name }.map { ["name": $0] },
-            "reload": link(pageNumber),
-            "range": total == 0 ? "" : "\(start + 1)–\(start + slice.count) of \(total)",
-            "orders": ListOrder.allCases.map { ["value": $0.rawValue, "label": $0.label, "selected": $0 == order] },
-            "searchAction": searching ? "/search" : "/mail",
-        ]
-        if searching { data["q"] = needle }
-        if pageNumber > 1 { data["newer"] = link(pageNumber - 1) }
-        if pageNumber < pages { data["older"] = link(pageNumber + 1) }
-        if query.first("sent") == "1" { notice = "Your message was sent." }
-        if query.first("saved") == "1" { notice = "The draft was saved." }
-        if let notice { data["notice"] = notice }
-        let live = "/events?folder=\(URLQuery.encode(folder.name))&state=\(Self.folderState(snapshot))"
-        return page(title: folder.name, template: "mailbox", data: data, auth: auth, live: live, autoreload: !searching && pageNumber == 1 && order == .newest)
+
+        init(query: WebForm) {
+            self.init(
+                order: query.first("order").flatMap(ListOrder.init(rawValue:)) ?? .newest, reverse: query.first("reverse") == "1",
+                conversations: query.first("view") == "conversations")
+        }
+
+        /// The query parameters that differ from the default view, for links.
+        func queryText(hasQuery: Bool) -> String {
+            var parts: [String] = []
+            if conversations { parts.append("view=conversations") } else if order != .newest { parts.append("order=\(order.rawValue)") }
+            if reverse { parts.append("reverse=1") }
+            guard !parts.isEmpty else { return "" }
+            return (hasQuery ? "&" : "?") + parts.joined(separator: "&")
+        }
     }
 
     /// Orders the list can be shown in. The first four work on the folder snapshot alone (UIDs
     /// in arrival order and flags), so they cost the same on a 100,000-message folder as on a
-    /// small one; sender and subject come from the node's message cache (`sortedUIDs`).
+    /// small one; date, sender and subject come from the node's message cache (`sortedUIDs`).
     enum ListOrder: String, CaseIterable {
-        case newest, oldest, unread, flagged, sender, subject
+        case newest, oldest, unread, flagged, date, sender, subject
 
-        var needsCache: Bool { self == .sender || self == .subject }
+        var needsCache: Bool { self == .date || self == .sender || self == .subject }
 
         var label: String {
             switch self {
@@ -95,6 +160,7 @@ extension WebMail {
             case .oldest: "Oldest first"
             case .unread: "Unread first"
             case .flagged: "Flagged first"
+            case .date: "By date sent"
             case .sender: "By sender"
             case .subject: "By subject"
             }
@@ -117,6 +183,22 @@ extension WebMail {
             return text
         }
 
+        /// The folder's messages in this order (for `.date`, `.sender` and `.subject` given the
+        /// header fields by UID; without them, newest first).
+        func sorted(_ messages: [StoredMessage], fields: [UInt32: MessageSummary]) -> [UInt32] {
+            switch self {
+            case .date:
+                // Newest Date: first; a message without a readable Date: counts by its arrival.
+                let keyed = messages.map { (date: fields[$0.uid]?.sent ?? $0.arrivalDate, uid: $0.uid) }
+                return keyed.sorted { $0.date != $1.date ? $0.date > $1.date : $0.uid > $1.uid }.map(\.uid)
+            case .sender, .subject:
+                let keyed = messages.map { (key: key(fields[$0.uid]), uid: $0.uid) }
+                return keyed.sorted { $0.key != $1.key ? $0.key < $1.key : $0.uid > $1.uid }.map(\.uid)
+            case .newest, .oldest, .unread, .flagged:
+                return apply(messages).map(\.uid)
+            }
+        }
+
         func apply(_ messages: [StoredMessage]) -> [StoredMessage] {
             let newestFirst = Array(messages.reversed())
             switch self {
@@ -124,23 +206,27 @@ extension WebMail {
             case .oldest: return messages
             case .unread: return newestFirst.filter { !$0.flags.contains(.seen) } + newestFirst.filter { $0.flags.contains(.seen) }
             case .flagged: return newestFirst.filter { $0.flags.contains(.flagged) } + newestFirst.filter { !$0.flags.contains(.flagged) }
-            case .sender, .subject: return newestFirst  // sorted by `sortedUIDs`
+            case .date, .sender, .subject: return newestFirst  // sorted by `sortedUIDs`
             }
         }
     }
 
-    /// The folder's UIDs by sender or subject (ties: newest first), from the node's message
-    /// cache; kept per node for the folder's state (UIDVALIDITY, UIDNEXT, count), as flags do not
-    /// change it. nil while the cache does not hold the whole folder yet.
-    func sortedUIDs(store: MailStore, snapshot: FolderSnapshot, order: ListOrder) async throws -> [UInt32]? {
-        let key = [store.user.address, snapshot.folder.name, "\(snapshot.uidValidity)", "\(snapshot.uidNext)", "\(snapshot.messages.count)", order.rawValue]
+    /// The key of what depends on a folder's messages but not on their flags: UIDVALIDITY,
+    /// UIDNEXT and the count change with every delivery and expunge, not with a STORE.
+    static func folderContentKey(_ store: MailStore, _ snapshot: FolderSnapshot, _ what: String) -> String {
+        [store.user.address, snapshot.folder.name, "\(snapshot.uidValidity)", "\(snapshot.uidNext)", "\(snapshot.messages.count)", what]
             .joined(separator: "\u{0}")
+    }
+
+    /// The folder's UIDs by date sent, sender or subject (ties: newest first), from the node's
+    /// message cache; kept per node for the folder's content (`folderContentKey`). nil while the
+    /// cache does not hold the whole folder yet.
+    func sortedUIDs(store: MailStore, snapshot: FolderSnapshot, order: ListOrder) async throws -> [UInt32]? {
+        let key = Self.folderContentKey(store, snapshot, order.rawValue)
         if let hit = sortedOrders.withLockedValue({ $0[key] }) { return hit }
-        let services = self.services
         let sorted: [UInt32]? = try await services.blocking {
-            guard let fields = try services.sortFields(store: store, snapshot: snapshot) else { return nil }
-            let keyed = snapshot.messages.map { (key: order.key(fields[$0.uid]), uid: $0.uid) }
-            return keyed.sorted { $0.key != $1.key ? $0.key < $1.key : $0.uid > $1.uid }.map(\.uid)
+            guard let fields = try self.listFields(store: store, snapshot: snapshot) else { return nil }
+            return order.sorted(snapshot.messages, fields: fields)
         }
         if let sorted {
             sortedOrders.withLockedValue { cache in
@@ -149,6 +235,35 @@ extension WebMail {
             }
         }
         return sorted
+    }
+
+    /// The header fields of every message of the folder (`WebServices.sortFields`), or nil while
+    /// the node's cache does not hold the whole folder. After a delivery only the new messages
+    /// are asked for (`folderFields`): the rest of a folder version's fields never change.
+    /// Blocking: called inside `blocking`.
+    func listFields(store: MailStore, snapshot: FolderSnapshot) throws -> [UInt32: MessageSummary]? {
+        let key = [store.user.address, snapshot.folder.name, "\(snapshot.uidValidity)"].joined(separator: "\u{0}")
+        var fields: [UInt32: MessageSummary]?
+        if let known = folderFields.withLockedValue({ $0[key] }) {
+            let missing = snapshot.messages.filter { known[$0.uid] == nil }
+            if missing.count <= Self.maxIncrementalFields {
+                var current: [UInt32: MessageSummary] = [:]
+                current.reserveCapacity(snapshot.messages.count)
+                for message in snapshot.messages {
+                    if let summary = known[message.uid] { current[message.uid] = summary }
+                }
+                let fresh = try services.summaries(store: store, folder: snapshot.folder, uidValidity: snapshot.uidValidity, messages: missing)
+                fields = current.merging(fresh) { _, new in new }
+            }
+        }
+        if fields == nil { fields = try services.sortFields(store: store, snapshot: snapshot) }
+        if let fields {
+            folderFields.withLockedValue { cache in
+                if cache[key] == nil, cache.count >= Self.maxFolderFields { cache.removeAll() }
+                cache[key] = fields
+            }
+        }
+        return fields
     }
 
     func loadSnapshot(_ store: MailStore, _ folder: MailFolderName) async throws -> FolderSnapshot {
@@ -227,21 +342,10 @@ extension WebMail {
         for field in addressFields where !field.entries.isEmpty {
             data[field.key] = MessageView.display(field.entries)
         }
-        let partBase = "/part?folder=\(URLQuery.encode(folder.name))&uid=\(uid)&part="
-        var blocked = false
-        switch view.body {
-        case .text(let text): data["text"] = text
-        case .html(let html):
-            let cids = view.contentIDs
-            let options = HTMLSanitizer.Options(
-                allowRemoteImages: showImages,
-                contentIDURL: { id in cids[id].map { partBase + $0.map(String.init).joined(separator: ".") } })
-            let clean = HTMLSanitizer().sanitize(html, options: options)
-            data["html"] = clean.html
-            blocked = clean.remoteImagesBlocked
-        case .none: data["text"] = "(This message has no text.)"
-        }
-        if blocked {
+        let partBase = Self.partLink(folder.name, uid: uid)
+        let body = Self.body(of: view, partBase: partBase, showImages: showImages)
+        data.merge(body.data) { _, new in new }
+        if body.remoteImagesBlocked {
             data["imagesBlocked"] = true
             data["showImages"] = base + "&images=1"
         }
@@ -261,6 +365,27 @@ extension WebMail {
             response.headers[.contentSecurityPolicy] = WebSecurityMiddleware.contentSecurityPolicy(remoteImages: true)
         }
         return response
+    }
+
+    /// The link to one part of a message, without the part's path.
+    static func partLink(_ folder: String, uid: UInt32) -> String {
+        "/part?folder=\(URLQuery.encode(folder))&uid=\(uid)&part="
+    }
+
+    /// A message's text for a page: `text` (escaped by the template) or `html` (through the
+    /// sanitizer, `cid:` images served from the message's parts, remote images only when asked).
+    static func body(of view: MessageView, partBase: String, showImages: Bool) -> (data: [String: Any], remoteImagesBlocked: Bool) {
+        switch view.body {
+        case .text(let text): return (["text": text], false)
+        case .html(let html):
+            let cids = view.contentIDs
+            let options = HTMLSanitizer.Options(
+                allowRemoteImages: showImages,
+                contentIDURL: { id in cids[id].map { partBase + $0.map(String.init).joined(separator: ".") } })
+            let clean = HTMLSanitizer().sanitize(html, options: options)
+            return (["html": clean.html], clean.remoteImagesBlocked)
+        case .none: return (["text": "(This message has no text.)"], false)
+        }
     }
 
     /// One part of a message: an inline image for a `cid:` URL, or an attachment download.
@@ -297,9 +422,11 @@ extension WebMail {
         let folder = try Self.folder(form)
         let back = Self.safeReturn(form.first("return"), fallback: Self.folderLink(folder.name))
         guard let action = form.first("action").flatMap(Action.init(rawValue:)) else { throw WebError.badRequest("Unknown action.") }
-        let uids = form.all("uid").compactMap(UInt32.init).filter { $0 > 0 }
-        guard !uids.isEmpty else { return Self.redirect(back) }
         let store = auth.store
+        // A conversation row stands for all its messages.
+        let members = try await conversationMembers(form, store: store, folder: folder)
+        let uids = Array(Set(form.all("uid").compactMap(UInt32.init).filter { $0 > 0 } + members)).sorted()
+        guard !uids.isEmpty else { return Self.redirect(back) }
         var target: MailFolderName?
         if action == .move {
             target = try Self.folder(WebForm(fields: [.init(name: "folder", value: form.first("target") ?? "")]))
@@ -326,7 +453,9 @@ extension WebMail {
             return back
         }
         // After deleting or moving the open message, go back to its folder.
-        if action == .move || action == .delete, destination.hasPrefix("/message") { return Self.redirect(Self.folderLink(folder.name)) }
+        if action == .move || action == .delete, destination.hasPrefix("/message") || destination.hasPrefix("/conversation") {
+            return Self.redirect(Self.folderLink(folder.name))
+        }
         return Self.redirect(destination)
     }
 }

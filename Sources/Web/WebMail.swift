@@ -32,6 +32,17 @@ public final class WebMail: Sendable {
     /// Folder orders by sender or subject (`sortedUIDs`), per folder state.
     let sortedOrders = NIOLockedValueBox<[String: [UInt32]]>([:])
     static let maxSortedOrders = 32
+    /// Folder conversations (`conversationIndex`), per folder content; a 100,000-message folder's
+    /// takes a few MB, so fewer are kept.
+    let conversationIndexes = NIOLockedValueBox<[String: ConversationIndex]>([:])
+    static let maxConversationIndexes = 8
+    /// The header fields of recently sorted or grouped folders (`listFields`), per folder
+    /// version: a later state of the folder asks the message cache only for its new messages.
+    /// About 30 MB for a 100,000-message folder, so few are kept.
+    let folderFields = NIOLockedValueBox<[String: [UInt32: MessageSummary]]>([:])
+    static let maxFolderFields = 4
+    /// More new messages than this since the kept fields: all rows are read again.
+    static let maxIncrementalFields = 2000
     /// Live-update streams per user on this node.
     let streams = NIOLockedValueBox<[String: Int]>([:])
     static let maxStreamsPerUser = 8
@@ -65,6 +76,7 @@ public final class WebMail: Sendable {
         router.get("/mail") { request, context in try await self.mailbox(request, context) }
         router.get("/search") { request, context in try await self.mailbox(request, context) }
         router.get("/message") { request, context in try await self.message(request, context) }
+        router.get("/conversation") { request, context in try await self.conversation(request, context) }
         router.get("/part") { request, context in try await self.part(request, context) }
         router.post("/action") { request, context in try await self.action(request, context) }
         router.get("/compose") { request, context in try await self.compose(request, context) }

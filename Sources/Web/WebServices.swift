@@ -26,8 +26,9 @@ public protocol WebServices: Sendable {
     /// UIDs of messages whose header or body contains `needle`; nil when the index cannot
     /// answer (the caller then scans). Blocking: called inside `blocking`.
     func search(store: MailStore, snapshot: FolderSnapshot, needle: String) throws -> Set<UInt32>?
-    /// Subject and sender of every message of the folder, for sorting by them; nil while the
-    /// node's cache does not have the whole folder yet (it is then being indexed).
+    /// Subject, sender, Date, Message-ID and References of every message of the folder, for
+    /// sorting by them and grouping conversations; nil while the node's cache does not have the
+    /// whole folder yet (it is then being indexed).
     /// Blocking: called inside `blocking`.
     func sortFields(store: MailStore, snapshot: FolderSnapshot) throws -> [UInt32: MessageSummary]?
     /// The current settings (cluster key, lifetime, limits); read per request so LDAP changes apply at once.
@@ -42,21 +43,40 @@ public enum WebLoginResult: Sendable, Equatable {
     case refused
 }
 
-/// What the list view shows of a message besides its flags and arrival date.
+/// What the list view shows of a message besides its flags and arrival date, and what sorting
+/// by date and grouping into conversations need of its header.
 public struct MessageSummary: Sendable, Equatable {
     public var subject: String
     public var from: String
+    /// The Date: field; nil when it is missing or unreadable (the arrival date stands in).
+    public var sent: Date?
+    /// The first message-id of Message-ID.
+    public var messageID: String?
+    /// The message-ids of References, else the first of In-Reply-To (RFC 5256 §2.2 step 1).
+    public var references: [String]
 
-    public init(subject: String, from: String) {
+    public init(subject: String, from: String, sent: Date? = nil, messageID: String? = nil, references: [String] = []) {
         self.subject = subject
         self.from = from
+        self.sent = sent
+        self.messageID = messageID
+        self.references = references
     }
 
     /// From the message's header (decoded words, first From).
     public init(header message: [UInt8]) {
-        let envelope = Envelope(message: message).decoded
-        subject = envelope.subject ?? ""
-        from = MessageSummary.display(envelope.from)
+        let fields = RawHeader.fields(of: message)
+        let envelope = Envelope(fields: fields)
+        let decoded = envelope.decoded
+        subject = decoded.subject ?? ""
+        from = MessageSummary.display(decoded.from)
+        // The same reading of Date, Message-ID and References as IMAP THREAD's.
+        let thread = ThreadFacts(
+            number: 0, sequence: 0, arrival: .distantPast, subject: subject, date: envelope.date, messageID: envelope.messageID,
+            inReplyTo: envelope.inReplyTo, references: fields.first("References"))
+        sent = thread.sent == .distantPast ? nil : thread.sent
+        messageID = thread.messageID
+        references = thread.references
     }
 
     static func display(_ entries: [AddressListEntry]) -> String {

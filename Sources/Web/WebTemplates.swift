@@ -100,20 +100,29 @@ enum WebTemplates {
         <div class="layout">
         \(folders)
         <section class="content" aria-labelledby="folder-title">
+        {{#inConversation}}<p><a id="back-link" href="{{back}}">← {{folder}}</a></p>{{/inConversation}}
         <h1 id="folder-title">{{heading}}</h1>
         <p id="live-banner" class="banner hidden" role="status">This folder changed. <a href="{{reload}}">Reload</a></p>
         {{#notice}}<p class="banner" role="status">{{notice}}</p>{{/notice}}
+        {{^inConversation}}
         <form method="get" action="{{searchAction}}" class="toolbar">
         <input type="hidden" name="folder" value="{{folder}}">
         {{#q}}<input type="hidden" name="q" value="{{q}}">{{/q}}
+        <label for="view">View</label>
+        <select id="view" name="view">{{#views}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/views}}</select>
+        {{^conversationView}}
         <label for="order">Order</label>
         <select id="order" name="order">{{#orders}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/orders}}</select>
+        {{/conversationView}}
+        <label><input type="checkbox" id="reverse" name="reverse" value="1"{{#reverse}} checked{{/reverse}}> Reversed</label>
         <button type="submit" class="secondary">Show</button>
         </form>
+        {{/inConversation}}
         <form method="post" action="/action">
         <input type="hidden" name="_csrf" value="{{csrf}}">
         <input type="hidden" name="folder" value="{{folder}}">
         <input type="hidden" name="return" value="{{reload}}">
+        <input type="hidden" name="before" value="{{before}}">
         <div class="toolbar">
         <button type="submit" name="action" value="read" class="secondary">Mark read</button>
         <button type="submit" name="action" value="unread" class="secondary">Mark unread</button>
@@ -126,6 +135,21 @@ enum WebTemplates {
         </div>
         {{#empty}}<p>No messages.</p>{{/empty}}
         {{^empty}}
+        {{#conversationView}}
+        <table class="messages conversations">
+        <thead><tr><th><input type="checkbox" id="select-all" aria-label="Select all"></th><th class="from">People</th><th>Subject</th><th class="date">Latest</th></tr></thead>
+        <tbody>
+        {{#conversations}}<tr class="{{#unread}}unread{{/unread}}">
+        <td><input type="checkbox" name="conversation" value="{{conversation}}" aria-label="Select conversation {{subject}}"></td>
+        <td class="from">{{participants}}{{#many}} <span class="count" aria-label="{{count}} messages">{{count}}</span>{{/many}}</td>
+        <td class="subject">{{#flagged}}<span class="flag" aria-label="flagged">★</span> {{/flagged}}<a href="{{href}}">{{subject}}</a>{{#unreadCount}} <span class="unread-count">({{unreadCount}} unread)</span>{{/unreadCount}}</td>
+        <td class="date">{{date}}</td>
+        </tr>
+        {{/conversations}}
+        </tbody>
+        </table>
+        {{/conversationView}}
+        {{^conversationView}}
         <table class="messages">
         <thead><tr><th><input type="checkbox" id="select-all" aria-label="Select all"></th><th class="from">From</th><th>Subject</th><th class="date">Date</th></tr></thead>
         <tbody>
@@ -138,6 +162,7 @@ enum WebTemplates {
         {{/messages}}
         </tbody>
         </table>
+        {{/conversationView}}
         {{/empty}}
         </form>
         <div class="pager">
@@ -145,6 +170,15 @@ enum WebTemplates {
         <span>{{range}}</span>
         {{#older}}<a href="{{older}}" rel="next" accesskey="o">Older →</a>{{/older}}
         </div>
+        {{#texts}}
+        <article class="conversation-message">
+        <h2><a href="{{href}}">{{subject}}</a></h2>
+        <p class="count">{{from}} · {{date}}</p>
+        {{#text}}<pre class="text-body">{{text}}</pre>{{/text}}
+        {{#html}}<div class="html-body">{{{html}}}</div>{{/html}}
+        {{#shortened}}<p><a href="{{href}}">The rest of this message</a></p>{{/shortened}}
+        </article>
+        {{/texts}}
         </section>
         </div>
         """

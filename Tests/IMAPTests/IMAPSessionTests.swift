@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MailMessage
 import SharedTree
 import Testing
 

@@ -295,6 +295,78 @@ struct Browser {
         }
     }
 
+    /// True when every one of `parts` is in `page`, in this order.
+    static func order(_ page: String, _ parts: String...) -> Bool {
+        let found = parts.compactMap { page.range(of: $0)?.lowerBound }
+        return found.count == parts.count && found == found.sorted()
+    }
+
+    @Test func conversationsDateOrderAndReversal() async throws {
+        let services = try TestWebServices()
+        defer { services.remove() }
+        try services.deliver("From: Ann <ann@example.org>\r\nSubject: Lunch\r\nMessage-ID: <lunch@x>\r\nDate: Mon, 7 Dec 2026 12:00:00 +0000\r\n\r\nwhere?\r\n")
+        try services.deliver("From: Cat <cat@example.org>\r\nSubject: Budget\r\nMessage-ID: <budget@x>\r\nDate: Mon, 7 Dec 2026 08:00:00 +0000\r\n\r\nnumbers\r\n")
+        try services.deliver("From: Bob <bob@example.org>\r\nSubject: Re: Lunch\r\nMessage-ID: <re1@x>\r\nIn-Reply-To: <lunch@x>\r\nDate: Mon, 7 Dec 2026 12:05:00 +0000\r\n\r\nhere\r\n")
+        try services.deliver("From: Dan <dan@example.org>\r\nSubject: Old news\r\nMessage-ID: <old@x>\r\nDate: Sun, 1 Jan 2006 00:00:00 +0000\r\n\r\nx\r\n")
+        try await Self.app(services).test(.router) { client in
+            let browser = try await Self.login(client)
+            func get(_ uri: String) async throws -> String { String(buffer: try await client.execute(uri: uri, method: .get, headers: browser.cookieHeader).body) }
+            // One row per conversation, by its newest arrival: the reply put "Lunch" before "Budget".
+            let list = try await get("/mail?folder=INBOX&view=conversations")
+            #expect(list.contains("1–3 of 3 conversations"))
+            let lunch = try #require(list.range(of: ">Lunch</a>"))
+            let old = try #require(list.range(of: ">Old news</a>"))
+            let budget = try #require(list.range(of: ">Budget</a>"))
+            #expect(old.lowerBound < lunch.lowerBound && lunch.lowerBound < budget.lowerBound)
+            #expect(Self.order(list, ">Old news</a>", ">Lunch</a>", ">Budget</a>"))
+            #expect(list.contains("Ann, Bob <span class=\"count\" aria-label=\"2 messages\">2</span>"))
+            #expect(list.contains("(2 unread)"))
+            #expect(list.contains("name=\"conversation\" value=\"3\""))
+            #expect(list.contains("<option value=\"conversations\" selected>"))
+            let reversed = try await get("/mail?folder=INBOX&view=conversations&reverse=1")
+            #expect(Self.order(reversed, ">Budget</a>", ">Lunch</a>", ">Old news</a>"))
+            // Opening a conversation (by any of its UIDs) lists its messages in order.
+            let conversation = try await get("/conversation?folder=INBOX&uid=1")
+            #expect(conversation.contains("1–2 of 2 in this conversation"))
+            let first = try #require(conversation.range(of: "/message?folder=INBOX&amp;uid=1\""))
+            let reply = try #require(conversation.range(of: "/message?folder=INBOX&amp;uid=3\""))
+            #expect(first.lowerBound < reply.lowerBound)
+            #expect(!conversation.contains("Budget"))
+            // Their texts follow the list, in the same order.
+            #expect(Self.order(conversation, "/message?folder=INBOX&amp;uid=3\"", "<pre class=\"text-body\">where?", "<pre class=\"text-body\">here"))
+            #expect(try await client.execute(uri: "/conversation?folder=INBOX&uid=99", method: .get, headers: browser.cookieHeader).status == .notFound)
+            // By the Date: field, newest first, and reversed.
+            let byDate = try await get("/mail?folder=INBOX&order=date")
+            #expect(Self.order(byDate, ">Re: Lunch</a>", ">Lunch</a>", ">Budget</a>", ">Old news</a>"))
+            let byDateReversed = try await get("/mail?folder=INBOX&order=date&reverse=1")
+            #expect(Self.order(byDateReversed, ">Old news</a>", ">Budget</a>", ">Lunch</a>", ">Re: Lunch</a>"))
+            #expect(byDateReversed.contains("id=\"reverse\" name=\"reverse\" value=\"1\" checked"))
+            #expect(byDateReversed.contains("/mail?folder=INBOX&amp;order=date&amp;reverse=1"))
+            let newestReversed = try await get("/mail?folder=INBOX&reverse=1")
+            #expect(Self.order(newestReversed, ">Lunch</a>", ">Budget</a>", ">Re: Lunch</a>", ">Old news</a>"))
+            // A conversation row's action acts on all its messages, but not on mail that came later.
+            try services.deliver("From: Ann <ann@example.org>\r\nSubject: Re: Lunch\r\nIn-Reply-To: <re1@x>\r\n\r\nok\r\n")
+            let token = try await Self.csrf(client, browser)
+            var headers = Self.form
+            headers.append(contentsOf: browser.cookieHeader)
+            let read = try await client.execute(
+                uri: "/action", method: .post, headers: headers,
+                body: ByteBuffer(string: "_csrf=\(token)&folder=INBOX&conversation=3&before=5&action=read&return=%2Fmail%3Fview%3Dconversations"))
+            #expect(read.status == .seeOther)
+            let store = try services.mailStore(for: "alice@example.org")
+            let flags = try store.sync(.inbox).messages.map { ($0.uid, $0.flags.contains(.seen)) }
+            #expect(flags.map(\.0) == [1, 2, 3, 4, 5] && flags.map(\.1) == [true, false, true, false, false])
+            let moved = try await client.execute(
+                uri: "/action", method: .post, headers: headers, body: ByteBuffer(string: "_csrf=\(token)&folder=INBOX&conversation=1&action=delete"))
+            #expect(moved.status == .seeOther)
+            #expect(try store.sync(.inbox).messages.map(\.uid) == [2, 4])
+            // The kept grouping follows new and removed messages.
+            let remaining = try await get("/mail?folder=INBOX&view=conversations")
+            #expect(remaining.contains("1–2 of 2 conversations") && !remaining.contains(">Lunch</a>"))
+            #expect(Self.order(remaining, ">Old news</a>", ">Budget</a>"))
+        }
+    }
+
     @Test func htmlMailIsSanitizedAndAttachmentsDownload() async throws {
         let services = try TestWebServices()
         defer { services.remove() }

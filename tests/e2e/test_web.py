@@ -53,12 +53,18 @@ def hidden(name: str, page: str) -> str:
     return match.group(1)
 
 
-def web_login(cluster, address: str) -> requests.Session:
+def node_base(cluster, node: str) -> str:
+    """One node's own HTTP port, past HAProxy."""
+    return f"http://{cluster.node_ip(node)}:{cluster.port('HTTP')}"
+
+
+def web_login(cluster, address: str, url: str | None = None) -> requests.Session:
+    url = url or base(cluster)
     session = requests.Session()
-    page = session.get(base(cluster) + "/login", timeout=10)
+    page = session.get(url + "/login", timeout=10)
     assert page.status_code == 200, page.text
-    response = session.post(base(cluster) + "/login", data={"_login": hidden("_login", page.text), "user": address,
-                                                            "password": PASSWORD}, allow_redirects=False, timeout=30)
+    response = session.post(url + "/login", data={"_login": hidden("_login", page.text), "user": address,
+                                                  "password": PASSWORD}, allow_redirects=False, timeout=30)
     assert response.status_code == 303, response.text
     assert response.headers["Location"] == "/mail"
     assert "svcpkg_session" in session.cookies
@@ -76,10 +82,10 @@ def smtp_any(cluster):
 
 
 def deliver(cluster, to: str, subject: str, body: str = "Hello there.\r\n", sender: str = "sender@elsewhere.test",
-            headers: str = "", name: str = "Sender") -> None:
-    with smtp_any(cluster) as client:
+            headers: str = "", name: str = "Sender", message_id: str | None = None, node: str | None = None) -> None:
+    with (smtp(cluster, node) if node else smtp_any(cluster)) as client:
         client.sendmail(sender, [to], (f"From: {name} <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
-                                       f"Message-ID: <{uuid.uuid4().hex}@elsewhere.test>\r\n"
+                                       f"Message-ID: <{message_id or uuid.uuid4().hex + '@elsewhere.test'}>\r\n"
                                        f"Date: Mon, 7 Dec 2026 10:00:00 +0000\r\n{headers}\r\n{body}").encode())
     wait_message(cluster, to, subject)
 
@@ -287,6 +293,27 @@ def test_list_orders(cluster, user):
     assert subjects("sender") == [f"Re: {tag}-b", f"{tag}-c", f"{tag}-a"]  # Alice, Bob, Carol
 
 
+def test_date_order_and_reversal(cluster, user):
+    tag = uuid.uuid4().hex[:6]
+    dates = {"x": "Tue, 8 Dec 2026 09:00:00 +0000", "y": "Sun, 6 Dec 2026 09:00:00 +0000", "z": "Mon, 7 Dec 2026 09:00:00 +0000"}
+    for letter, date in dates.items():
+        with smtp_any(cluster) as client:
+            client.sendmail("s@elsewhere.test", [user], (f"From: s@elsewhere.test\r\nTo: {user}\r\nSubject: {tag}-{letter}\r\n"
+                                                         f"Date: {date}\r\n\r\nx\r\n").encode())
+        wait_message(cluster, user, f"{tag}-{letter}")
+    session = web_login(cluster, user)
+
+    def subjects(**params) -> list[str]:
+        page = session.get(base(cluster) + "/mail", params={"folder": "INBOX", **params}, timeout=10)
+        assert page.status_code == 200 and "being built" not in page.text
+        return re.findall(rf">{tag}-([xyz])</a>", page.text)
+
+    assert subjects(order="date") == ["x", "z", "y"]
+    assert subjects(order="date", reverse="1") == ["y", "z", "x"]
+    assert subjects(order="newest", reverse="1") == ["x", "y", "z"]
+    assert subjects(order="subject", reverse="1") == ["z", "y", "x"]
+
+
 def test_hostile_requests_change_nothing(cluster, user):
     subject = "h-" + uuid.uuid4().hex[:8]
     deliver(cluster, user, subject)
@@ -340,10 +367,10 @@ def shot(driver, name: str) -> Path:
     return path
 
 
-def browser_login(cluster, driver, address: str, screenshot: str | None = None) -> None:
+def browser_login(cluster, driver, address: str, screenshot: str | None = None, url: str | None = None) -> None:
     from selenium.webdriver.common.by import By
 
-    driver.get(base(cluster) + "/login")
+    driver.get((url or base(cluster)) + "/login")
     driver.find_element(By.NAME, "user").send_keys(address)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     if screenshot:
@@ -494,6 +521,81 @@ def test_browser_continues_after_the_serving_node_dies(cluster, user):
             cluster.start(node)
     finally:
         driver.quit()
+
+
+def test_browser_groups_a_reply_delivered_by_smtp_with_its_original_on_the_other_node(cluster, user):
+    """The original reaches the first node by SMTP and is seen there in the conversation view;
+    the reply reaches the second node by SMTP and a browser on the second node finds both in one
+    conversation, in order; the first node's view follows too, and a conversation row's action
+    sets both messages read."""
+    from selenium.webdriver.common.by import By
+
+    if len(cluster.nodes) < 2:
+        pytest.skip("needs two nodes")
+    first, second = cluster.nodes[0], cluster.nodes[1]
+    tag = "c-" + uuid.uuid4().hex[:8]
+    original = f"{uuid.uuid4().hex}@elsewhere.test"
+    deliver(cluster, user, tag, body="Shall we meet?\r\n", sender="ann@elsewhere.test", name="Ann",
+            message_id=original, node=first)
+    deliver(cluster, user, f"other-{tag}", node=first)
+    on_first = web_login(cluster, user, url=node_base(cluster, first))
+
+    def conversations(session, url) -> str:
+        page = session.get(url + "/mail", params={"folder": "INBOX", "view": "conversations"}, timeout=10)
+        assert page.status_code == 200 and "being built" not in page.text, page.text
+        assert page.headers.get("X-Served-By") in cluster.nodes
+        return page.text
+
+    before = conversations(on_first, node_base(cluster, first))
+    assert f">{tag}</a>" in before and "2 of 2 conversations" in before and 'aria-label="2 messages"' not in before
+    deliver(cluster, user, f"Re: {tag}", body="Yes, at noon.\r\n", sender="bob@elsewhere.test", name="Bob", node=second,
+            headers=f"In-Reply-To: <{original}>\r\nReferences: <{original}>\r\n")
+    driver = chromium()
+    try:
+        browser_login(cluster, driver, user, url=node_base(cluster, second))
+        driver.get(node_base(cluster, second) + "/mail?folder=INBOX&view=conversations")
+        assert "being built" not in driver.page_source
+        link = driver.find_element(By.LINK_TEXT, tag)
+        row = link.find_element(By.XPATH, "./ancestor::tr")
+        assert "unread" in row.get_attribute("class")
+        assert row.find_element(By.CSS_SELECTOR, "td.from").text == "Ann, Bob 2"
+        assert "(2 unread)" in row.text
+        # Newest conversation first: the reply made it newer than the "other-" message.
+        rows = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "table.conversations tbody tr")]
+        assert tag in rows[0] and f"other-{tag}" in rows[1]
+        shot(driver, "conversations")
+        link.click()
+        wait_url(driver, "/conversation")
+        subjects = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "table.messages td.subject a")]
+        assert subjects == [tag, f"Re: {tag}"]
+        senders = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "table.messages td.from")]
+        assert senders == ["Ann", "Bob"]
+        texts = [pre.text for pre in driver.find_elements(By.CSS_SELECTOR, "article.conversation-message pre.text-body")]
+        assert texts == ["Shall we meet?", "Yes, at noon."]
+        shot(driver, "conversation")
+        driver.find_element(By.LINK_TEXT, f"Re: {tag}").click()
+        wait_url(driver, "/message")
+        assert "Yes, at noon." in driver.find_element(By.CSS_SELECTOR, "pre.text-body").text
+    finally:
+        driver.quit()
+    # The first node's cached grouping was for the folder before the reply: it follows.
+    after = conversations(on_first, node_base(cluster, first))
+    assert 'aria-label="2 messages"' in after and f">{tag}</a>" in after
+    # The row's action reads the whole conversation (the reply was opened above; the original not yet).
+    anchor = re.search(rf'name="conversation" value="(\d+)" aria-label="Select conversation {re.escape(tag)}"', after).group(1)
+    response = on_first.post(node_base(cluster, first) + "/action", allow_redirects=False, timeout=10, data={
+        "_csrf": hidden("_csrf", after), "folder": "INBOX", "conversation": anchor, "before": hidden("before", after),
+        "action": "read"})
+    assert response.status_code == 303
+    client = imap_login(cluster, user)
+    try:
+        client.select("INBOX", readonly=True)
+        unseen = client.uid("SEARCH", "UNSEEN")[1][0].split()
+        assert len(unseen) == 1  # the "other-" message only
+        assert tag in client.uid("FETCH", unseen[0], "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0][1].decode()
+        assert "other-" in client.uid("FETCH", unseen[0], "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[1][0][1].decode()
+    finally:
+        client.logout()
 
 
 # ---------------------------------------------------------------- XSS vectors in a browser

@@ -1,3 +1,5 @@
+import MailMessage
+
 /// A calendar date as in SEARCH (`1-Feb-1994`), validated against the Gregorian calendar.
 public struct IMAPDate: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let year: Int
@@ -43,23 +45,9 @@ public struct IMAPDate: Sendable, Hashable, Comparable, CustomStringConvertible 
 
     static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
-    static func daysInMonth(year: Int, month: Int) -> Int {
-        switch month {
-        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
-    }
+    static func daysInMonth(year: Int, month: Int) -> Int { CivilCalendar.daysInMonth(year: year, month: month) }
 
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let mp = (month + 9) % 12
-        let dayOfYear = (153 * mp + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
+    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int { CivilCalendar.daysSince1970(year: year, month: month, day: day) }
 }
 
 /// `date-time` of APPEND and INTERNALDATE: `"17-Jul-1996 02:44:25 -0700"`.

@@ -1,3 +1,5 @@
+import MailMessage
+
 /// A server response (RFC 9051 §7), encoded by `IMAPResponseEncoder`.
 public enum IMAPResponse: Sendable, Hashable {
     /// `tag OK/NO/BAD [code] text`.
@@ -168,16 +170,8 @@ public struct IMAPESearchResponse: Sendable, Hashable {
 }
 
 /// One node of a THREAD result (RFC 5256 §4): a message, or a placeholder (`id == nil`) whose
-/// children are siblings without a known parent.
-public struct IMAPThreadNode: Sendable, Hashable {
-    public var id: UInt32?
-    public var children: [IMAPThreadNode]
-
-    public init(_ id: UInt32?, _ children: [IMAPThreadNode] = []) {
-        self.id = id
-        self.children = children
-    }
-}
+/// children are siblings without a known parent. The tree `MessageThreading` builds.
+public typealias IMAPThreadNode = MessageThread
 
 public struct IMAPNamespace: Sendable, Hashable {
     public var prefix: IMAPMailboxName

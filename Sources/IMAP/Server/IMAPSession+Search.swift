@@ -179,23 +179,6 @@ struct IMAPSearchContent {
     }
 }
 
-/// The date of an RFC 5322 `Date:` field, as days since 1970 (RFC 9051 SENTBEFORE, SENTON,
-/// SENTSINCE ignore time and zone). Tolerant: `[Day,] D Mon YYYY ...`, two-digit years.
-enum RFC5322DateDay {
-    static let months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-
-    static func parse(_ text: String) -> Int? {
-        var words = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," || $0 == "\r" || $0 == "\n" }).map(String.init)
-        if let first = words.first, Int(first) == nil { words.removeFirst() }
-        guard words.count >= 3, let day = Int(words[0]), let monthIndex = months.firstIndex(of: String(words[1].prefix(3)).lowercased()),
-            var year = Int(words[2])
-        else { return nil }
-        if year < 50 { year += 2000 } else if year < 1000 { year += 1900 }
-        guard let date = IMAPDate(year: year, month: monthIndex + 1, day: day) else { return nil }
-        return date.daysSince1970
-    }
-}
-
 extension IMAPSearchKey {
     /// Needs the message file, not only the UID list.
     var needsContent: Bool {
