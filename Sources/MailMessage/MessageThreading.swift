@@ -177,14 +177,33 @@ public enum MessageThreading {
         }
     }
 
-    /// The threads of `facts`, oldest first, each a tree of replies in date order.
+    /// How deep a tree `references` returns may be. Below this depth a subtree becomes a
+    /// thread of its own, so building, encoding and freeing the nested answer recurse a bounded
+    /// number of times: a hostile chain of 50,000 messages each naming the next as its parent
+    /// is otherwise 50,000 deep.
+    static let maxTreeDepth = 500
+
+    /// The threads of `facts`, oldest first, each a tree of replies in date order (cut into
+    /// separate threads below `maxTreeDepth`).
     public static func references(_ facts: [ThreadFacts]) -> [MessageThread] {
         let (threads, all) = containers(facts)
         defer { dismantle(all + threads) }
+        var cut: [Container] = []
+        var stack = threads.map { ($0, 0) }
+        while let (container, depth) = stack.popLast() {
+            if depth + 1 >= maxTreeDepth {
+                cut += container.children
+                stack += container.children.map { ($0, 0) }
+                container.children = []
+            } else {
+                stack += container.children.map { ($0, depth + 1) }
+            }
+        }
         func node(_ container: Container) -> MessageThread {
             MessageThread(container.message.map(\.number), container.children.map(node))
         }
-        return threads.map(node)
+        let roots = cut.isEmpty ? threads : (threads + cut).sorted { $0.sortKey < $1.sortKey }
+        return roots.map(node)
     }
 
     /// The threads of `facts` as flat lists of message numbers (parents before replies), oldest

@@ -1,3 +1,5 @@
+import Foundation
+import MailMessage
 import Testing
 @testable import IMAP
 
@@ -125,6 +127,17 @@ func tagged(_ status: IMAPStatus, _ code: IMAPResponseCode?, _ text: String = "d
         #expect(encoded(.untagged(.thread([IMAPThreadNode(nil, [IMAPThreadNode(3), IMAPThreadNode(5)])]))) == "* THREAD ((3)(5))\r\n")
         #expect(encoded(.untagged(.thread([IMAPThreadNode(nil, [IMAPThreadNode(3, [IMAPThreadNode(4)])])]))) == "* THREAD (3 4)\r\n")
         #expect(encoded(.untagged(.thread([]))) == "* THREAD\r\n")
+    }
+
+    @Test func aHostileFiftyThousandDeepChainIsAnsweredWithoutRecursing() {
+        // Each message names the next as its parent: THREAD=REFERENCES' tree would be 50,000
+        // deep; it comes back cut into bounded pieces and encodes with every number once.
+        let facts = (1...UInt32(50_000)).map {
+            ThreadFacts(number: $0, sequence: $0, sent: Date(timeIntervalSince1970: TimeInterval($0)), baseSubject: "", messageID: "n\($0)", references: ["n\($0 + 1)"])
+        }
+        let text = encoded(.untagged(.thread(MessageThreading.references(facts))))
+        let numbers = text.dropFirst("* THREAD ".count).split { !$0.isNumber }.compactMap { UInt32($0) }
+        #expect(numbers.sorted() == Array(1...UInt32(50_000)))
     }
 
     static let envelope = IMAPEnvelope(

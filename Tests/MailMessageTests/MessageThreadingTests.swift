@@ -38,5 +38,23 @@ import Testing
         let deep = MessageThreading.groups(backward)
         #expect(deep.count == 1 && deep[0].count == 50_000)
         #expect(deep[0].first == 50_000 && deep[0].last == 1)
+        // IMAP's nested answer for the same chain: cut into trees of bounded depth, every
+        // message once, each piece a run of the chain in its order.
+        let trees = MessageThreading.references(backward)
+        func depthAndNumbers(_ tree: MessageThread) -> (Int, [UInt32]) {
+            var deepest = 0
+            var numbers: [UInt32] = []
+            var stack = [(tree, 1)]
+            while let (node, depth) = stack.popLast() {
+                deepest = max(deepest, depth)
+                if let id = node.id { numbers.append(id) }
+                stack += node.children.map { ($0, depth + 1) }
+            }
+            return (deepest, numbers)
+        }
+        let measured = trees.map(depthAndNumbers)
+        #expect(measured.allSatisfy { $0.0 <= MessageThreading.maxTreeDepth })
+        #expect(measured.flatMap(\.1).sorted() == Array(1...UInt32(50_000)))
+        #expect(measured.allSatisfy { piece in zip(piece.1, piece.1.dropFirst()).allSatisfy { $0 == $1 + 1 } })
     }
 }
