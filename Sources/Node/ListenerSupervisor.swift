@@ -158,12 +158,12 @@ public struct ListenerSupervisor: Service {
     /// second under the node's certificate and closed, saying why, while none is configured.
     func reconcileHTTP(config: NodeConfig, _ state: State) async {
         let runtime = self.runtime
-        await reconcileHTTPListener("http", slot: \.http, desired: Endpoint(host: config.listenAddress, port: config.httpPort), state) { _ in nil }
-        let certificate = tls.context(for: config) != nil
+        await reconcileHTTPListener("http", slot: \.http, desired: Endpoint(host: config.listenAddress, port: config.httpPort), state) { nil }
+        let closedWithoutCertificate = missingCertificate(config)
         await reconcileHTTPListener(
-            "https", slot: \.https, desired: certificate ? Endpoint(host: config.listenAddress, port: config.httpsPort) : nil, state,
-            statusWhenClosed: certificate ? .disabled : .failed(tls.lastError ?? "no TLS certificate configured (svcpkgTlsCertificateFile, svcpkgTlsKeyFile)")
-        ) { tls in
+            "https", slot: \.https, desired: closedWithoutCertificate == nil ? Endpoint(host: config.listenAddress, port: config.httpsPort) : nil,
+            state, statusWhenClosed: closedWithoutCertificate ?? .disabled
+        ) { [tls] in
             guard let configuration = tls.liveServerConfiguration(config: { runtime.snapshot.nodeConfig }) else {
                 throw TLSSetupError("no TLS certificate loaded")
             }
@@ -171,37 +171,28 @@ public struct ListenerSupervisor: Service {
         }
     }
 
+    /// Why a port that needs the node's certificate stays closed; nil when there is one.
+    private func missingCertificate(_ config: NodeConfig) -> NodeRuntime.ListenerStatus? {
+        guard tls.context(for: config) == nil else { return nil }
+        return .failed(tls.lastError ?? "no TLS certificate configured (svcpkgTlsCertificateFile, svcpkgTlsKeyFile)")
+    }
+
     private func reconcileHTTPListener(
         _ name: String, slot: ReferenceWritableKeyPath<State, (endpoint: Endpoint, server: HTTPHealthServer)?>, desired: Endpoint?,
         _ state: State, statusWhenClosed: NodeRuntime.ListenerStatus = .disabled,
-        tlsConfiguration: (TLSContextProvider) throws -> TLSConfiguration?
+        tlsConfiguration: () throws -> TLSConfiguration?
     ) async {
-        if state[keyPath: slot]?.endpoint == desired {
-            if desired == nil { setStatus(name, statusWhenClosed) }
-            return
-        }
-        if let desired, !shouldTry(name, desired, state) { return }
-        if let old = state[keyPath: slot] {
-            logger.notice("stopping \(name) listener", metadata: ["endpoint": "\(old.endpoint)"])
-            await old.server.stop()
-            state[keyPath: slot] = nil
-        }
-        guard let desired else {
-            setStatus(name, statusWhenClosed)
-            return
-        }
-        do {
-            let server = try await HTTPHealthServer.start(
-                host: desired.host, port: desired.port, tls: try tlsConfiguration(tls), runtime: runtime, metrics: metrics, web: web, logger: logger)
-            state[keyPath: slot] = (desired, server)
-            state.failures[name] = nil
-            setStatus(name, .up(address: desired.host, port: desired.port))
-            logger.info("\(name) listening", metadata: ["endpoint": "\(desired)"])
-        } catch {
-            state.failures[name] = (desired, Date())
-            setStatus(name, .failed("cannot bind \(desired): \(error)"))
-            logger.error("cannot bind \(name)", metadata: ["endpoint": "\(desired)", "error": "\(error)"])
-        }
+        await reconcileEndpoint(
+            name, current: state[keyPath: slot]?.endpoint, desired: desired, statusWhenClosed: statusWhenClosed, state,
+            stop: {
+                await state[keyPath: slot]?.server.stop()
+                state[keyPath: slot] = nil
+            },
+            start: { endpoint in
+                let server = try await HTTPHealthServer.start(
+                    host: endpoint.host, port: endpoint.port, tls: try tlsConfiguration(), runtime: runtime, metrics: metrics, web: web, logger: logger)
+                state[keyPath: slot] = (endpoint, server)
+            })
     }
 
     func reconcileListener(_ listener: ProtocolListener, config: NodeConfig, _ state: State) async {
@@ -210,27 +201,41 @@ public struct ListenerSupervisor: Service {
         var desired = enabled ? Endpoint(host: config.listenAddress, port: listener.port(config)) : nil
         var statusWhenClosed = NodeRuntime.ListenerStatus.disabled
         // Implicit TLS needs a certificate; without one the port stays closed and says why.
-        if listener.implicitTLS, enabled, tls.context(for: config) == nil {
+        if listener.implicitTLS, enabled, let closed = missingCertificate(config) {
             desired = nil
-            statusWhenClosed = .failed(tls.lastError ?? "no TLS certificate configured (svcpkgTlsCertificateFile, svcpkgTlsKeyFile)")
+            statusWhenClosed = closed
         }
-        if state.servers[name]?.endpoint == desired {
+        await reconcileEndpoint(
+            name, current: state.servers[name]?.endpoint, desired: desired, statusWhenClosed: statusWhenClosed, state,
+            stop: {
+                await state.servers[name]?.server.stop()
+                state.servers[name] = nil
+            },
+            start: { endpoint in state.servers[name] = (endpoint, try await startServer(listener, at: endpoint)) })
+    }
+
+    /// Brings one listener to `desired` (nil: closed, showing `statusWhenClosed`): stops the old
+    /// server when the endpoint changed, starts the new one, and reports either in `/healthz`;
+    /// a failed bind is retried after `retryAfterFailure`.
+    private func reconcileEndpoint(
+        _ name: String, current: Endpoint?, desired: Endpoint?, statusWhenClosed: NodeRuntime.ListenerStatus, _ state: State,
+        stop: () async -> Void, start: (Endpoint) async throws -> Void
+    ) async {
+        if current == desired {
             if desired == nil { setStatus(name, statusWhenClosed) }
             return
         }
         if let desired, !shouldTry(name, desired, state) { return }
-        if let old = state.servers[name] {
-            logger.notice("stopping \(name) listener", metadata: ["endpoint": "\(old.endpoint)"])
-            await old.server.stop()
-            state.servers[name] = nil
+        if let current {
+            logger.notice("stopping \(name) listener", metadata: ["endpoint": "\(current)"])
+            await stop()
         }
         guard let desired else {
             setStatus(name, statusWhenClosed)
             return
         }
         do {
-            let server = try await startServer(listener, at: desired)
-            state.servers[name] = (desired, server)
+            try await start(desired)
             state.failures[name] = nil
             setStatus(name, .up(address: desired.host, port: desired.port))
             logger.info("\(name) listening", metadata: ["endpoint": "\(desired)"])
