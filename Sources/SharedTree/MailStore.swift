@@ -34,16 +34,6 @@ public struct StoredMessage: Sendable, Equatable {
     }
 }
 
-extension StoredMessage {
-    /// `entry` with the file name the list gives it.
-    init(listed entry: UIDList.Entry, fileName: String? = nil) {
-        self.init(
-            uid: entry.uid, modSeq: entry.modSeq, flags: entry.info.flags, keywords: entry.keywords,
-            fileName: fileName ?? MaildirFileName.curName(base: entry.base, info: entry.info), size: entry.size,
-            virtualSize: entry.virtualSize)
-    }
-}
-
 /// A folder's state after a `sync` (or as last written, for `readSnapshot`).
 public struct FolderSnapshot: Sendable, Equatable {
     public let folder: MailFolderName
@@ -109,10 +99,9 @@ public enum StoreOperation: Sendable, Equatable {
     case add, remove, replace
 }
 
-/// Cheap evidence of change in a folder: the attributes of `new/`, `cur/`, the UID list and
-/// its change log (four open+fstat calls, whatever the folder's size). Deliveries change
-/// `new/`; our commits change the UID list or append to the log; other mail programs (mutt)
-/// change `cur/`.
+/// Cheap evidence of change in a folder: the attributes of `new/`, `cur/` and the UID list
+/// (three open+fstat calls, whatever the folder's size). Deliveries change `new/`; our
+/// commits change the UID list; other mail programs (mutt) change `cur/`.
 ///
 /// A session polls `changeToken` every few seconds and syncs when `needsSync` says so, so
 /// changes made on another node show within one poll interval, plus the NFS attribute cache
@@ -151,7 +140,6 @@ public struct FolderChangeToken: Sendable, Hashable {
     let new: Stamp
     let cur: Stamp
     let uidList: Stamp
-    let uidListLog: Stamp
     /// `new/` or `cur/` changed within `recentWindow` of the local clock when the token
     /// was taken. (Judged by the local clock: with a node clock far ahead of the file
     /// server's, a change in the same tick can go unseen until the next change.)
@@ -160,7 +148,7 @@ public struct FolderChangeToken: Sendable, Hashable {
     /// True when the folder may have changed since `self` was taken, judging by `current`
     /// (a fresh `changeToken`).
     public func needsSync(current: FolderChangeToken) -> Bool {
-        isRecent || new != current.new || cur != current.cur || uidList != current.uidList || uidListLog != current.uidListLog
+        isRecent || new != current.new || cur != current.cur || uidList != current.uidList
     }
 }
 
@@ -170,9 +158,8 @@ public struct FolderChangeToken: Sendable, Hashable {
 /// Layout of the home `<root>/mail/<domain>/<h1h2>/<localpart>/` (see `MailUser`):
 /// ```
 /// Maildir/                      INBOX: cur/ new/ tmp/, maildirsize, subscriptions,
-///                               svcpkg-uidlist(.log), svcpkg-specialuse
-/// Maildir/.<Name>/              a folder: cur/ new/ tmp/, maildirfolder, svcpkg-uidlist,
-///                               svcpkg-uidlist.log (flag changes since, `UIDListLog`)
+///                               svcpkg-uidlist, svcpkg-specialuse
+/// Maildir/.<Name>/              a folder: cur/ new/ tmp/, maildirfolder, svcpkg-uidlist
 /// Maildir/.<Parent>.<Child>/    a subfolder (see MailFolderName for the escaping)
 /// svcpkg-mailboxes.lock         the lock of create/rename/delete and the list files
 /// svcpkg-uidvalidity            the last UIDVALIDITY given to a new UID list
@@ -354,40 +341,18 @@ public struct MailStore: Sendable {
             throw .storage(error)
         }
         // A list that cannot be read is the locked sync's to repair (and its errors to report).
-        guard var entry = try? readEntry(folderPaths), entry.list.isInOrder else { return nil }
-        if entry.curNames == nil {
-            var named = Set<String>(minimumCapacity: entry.list.entries.count)
-            for listed in entry.list.entries {
-                guard named.insert(MaildirFileName.curName(base: listed.base, info: listed.info)).inserted else { return nil }
-            }
-            entry.curNames = named
-            UIDListCache.shared.remember(entry, at: folderPaths.uidList)
+        guard let list = try? readList(folderPaths), list.isInOrder else { return nil }
+        var named = Set<String>(minimumCapacity: list.entries.count)
+        for entry in list.entries {
+            guard named.insert(MaildirFileName.curName(base: entry.base, info: entry.info)).inserted else { return nil }
         }
-        guard let named = entry.curNames else { return nil }
         var files = 0
         for name in try storage({ () throws(SharedTreeError) in try Posix.listDirectory(folderPaths.cur) }) where !name.hasPrefix(".") {
             guard named.contains(name) else { return nil }
             files += 1
         }
         guard files == named.count else { return nil }
-        return listedSnapshot(folderPaths, &entry, token: token)
-    }
-
-    /// The folder as its list (with the log) gives it, from the cached messages when the
-    /// cache has them for this version of the list.
-    func listedSnapshot(_ folderPaths: FolderPaths, _ entry: inout UIDListCache.Entry, token: FolderChangeToken) -> FolderSnapshot {
-        let messages: [StoredMessage]
-        if let cached = entry.messages {
-            messages = cached
-        } else {
-            messages = entry.list.entries.map { StoredMessage(listed: $0) }
-            entry.messages = messages
-            UIDListCache.shared.remember(entry, at: folderPaths.uidList)
-        }
-        let list = entry.list
-        return FolderSnapshot(
-            folder: folderPaths.folder, uidValidity: list.uidValidity, uidNext: list.uidNext, highestModSeq: list.highestModSeq,
-            messages: messages, token: token, expungeFloor: list.expungeFloor, expunged: list.expunged)
+        return SyncState(folder: folderPaths.folder, list: list, names: [:], dirty: false).snapshot(token: token)
     }
 
     /// The UID list as last written, read without the lock (a rename replaces it whole, so
@@ -396,11 +361,11 @@ public struct MailStore: Sendable {
     public func readSnapshot(_ folder: MailFolderName) throws(MailStoreError) -> FolderSnapshot? {
         let folderPaths = paths(folder)
         let token = try changeToken(folderPaths)
-        guard var entry = try readEntry(folderPaths) else { return nil }
-        return listedSnapshot(folderPaths, &entry, token: token)
+        guard let list = try readList(folderPaths) else { return nil }
+        return SyncState(folder: folder, list: list, names: [:], dirty: false).snapshot(token: token)
     }
 
-    /// The attributes that tell a session to sync (`FolderChangeToken`): four open+fstat
+    /// The attributes that tell a session to sync (`FolderChangeToken`): three open+fstat
     /// calls, independent of the folder's size.
     public func changeToken(_ folder: MailFolderName) throws(MailStoreError) -> FolderChangeToken {
         try changeToken(paths(folder))
@@ -410,12 +375,10 @@ public struct MailStore: Sendable {
         let newInfo: FileStatus?
         let curInfo: FileStatus?
         let listInfo: FileStatus?
-        let logInfo: FileStatus?
         do throws(SharedTreeError) {
             newInfo = try Posix.freshStatus(folderPaths.new, directory: true)
             curInfo = try Posix.freshStatus(folderPaths.cur, directory: true)
             listInfo = try Posix.freshStatus(folderPaths.uidList, directory: false)
-            logInfo = try Posix.freshStatus(folderPaths.uidListLog, directory: false)
         } catch {
             throw .storage(error)
         }
@@ -431,9 +394,7 @@ public struct MailStore: Sendable {
         let now = Int64(Date().timeIntervalSince1970 * 1_000_000_000)
         let window = Int64(FolderChangeToken.recentWindow * 1_000_000_000)
         let recent = now - max(new.modified, cur.modified) < window
-        return FolderChangeToken(
-            new: new, cur: cur, uidList: listInfo.map(FolderChangeToken.Stamp.init) ?? .init(),
-            uidListLog: logInfo.map(FolderChangeToken.Stamp.init) ?? .init(), isRecent: recent)
+        return FolderChangeToken(new: new, cur: cur, uidList: listInfo.map(FolderChangeToken.Stamp.init) ?? .init(), isRecent: recent)
     }
 
     /// The path of `message`'s file now: the recorded name if it is still there, else the
@@ -489,196 +450,66 @@ public struct MailStore: Sendable {
         if keywordSet.count > Keywords.maxPerMessage {
             throw .invalidKeyword(keyword: keywords.joined(separator: " "), reason: "more than \(Keywords.maxPerMessage) keywords")
         }
-        let change = FlagChange(operation: operation, flags: flags, keywords: keywordSet, unchangedSince: unchangedSince)
+        let wanted = Set(uids)
         let folderPaths = paths(folder)
         return try withFolderLock(folderPaths) { lock throws(MailStoreError) in
             let token = try changeToken(folderPaths)
-            guard let logged = try storeByLog(folderPaths, lock: lock, token: token, uids: uids, change) else {
-                return try storeByRewrite(folderPaths, lock: lock, token: token, uids: Set(uids), change)
-            }
-            guard !logged.remaining.isEmpty else { return logged.result }
-            // A file was not where the list says (renamed or removed by another program):
-            // the rest goes the long way, which looks at cur/ first.
-            let rest = try storeByRewrite(folderPaths, lock: lock, token: token, uids: Set(logged.remaining), change)
-            return StoreResult(
-                snapshot: rest.snapshot, changed: (logged.result.changed + rest.changed).sorted(),
-                failed: (logged.result.failed + rest.failed).sorted())
-        }
-    }
-
-    /// What a `store` does to each message.
-    struct FlagChange {
-        let operation: StoreOperation
-        let flags: MessageFlags
-        let keywords: Set<String>
-        let unchangedSince: UInt64?
-
-        enum Outcome {
-            case unchanged
-            /// UNCHANGEDSINCE failed, or too many keywords.
-            case failed
-            case changed(MaildirInfo, keywords: [String])
-        }
-
-        func outcome(for entry: UIDList.Entry) -> Outcome {
-            if let unchangedSince, entry.modSeq > unchangedSince { return .failed }
-            var info = entry.info
-            var newKeywords = Set(entry.keywords)
-            switch operation {
-            case .add:
-                info.flags.formUnion(flags)
-                newKeywords.formUnion(keywords)
-            case .remove:
-                info.flags.subtract(flags)
-                newKeywords.subtract(keywords)
-            case .replace:
-                info.flags = flags
-                newKeywords = keywords
-            }
-            // Left alone, like a message that failed UNCHANGEDSINCE: the rest go on.
-            if newKeywords.count > Keywords.maxPerMessage { return .failed }
-            let sortedKeywords = newKeywords.sorted()
-            if info == entry.info && sortedKeywords == entry.keywords { return .unchanged }
-            return .changed(info, keywords: sortedKeywords)
-        }
-    }
-
-    /// `store` without reading `cur/` or rewriting the list: each file is renamed from the
-    /// name the list (with its log) gives it, and the changes are one record appended to
-    /// the change log (`UIDListLog`). nil when the list must be rewritten instead: the list
-    /// predates change logs or is out of order,
-    /// the log has a torn tail or is full, or the change is too big for one record. A file
-    /// not found under its listed name stops the loop; the UIDs from it on are returned in
-    /// `remaining` for `storeByRewrite`.
-    func storeByLog(_ folderPaths: FolderPaths, lock: LockFile, token: FolderChangeToken, uids: [UInt32], _ change: FlagChange) throws(MailStoreError) -> (result: StoreResult, remaining: [UInt32])? {
-        let wanted = Array(Set(uids)).sorted()
-        guard wanted.count <= UIDListLog.maxChangesPerRecord else { return nil }
-        // New files in new/ are left for the next sync to give UIDs: a STORE only touches
-        // messages that have one. (Not listing new/ matters: a directory that once held
-        // many files stays as big to read on ext4 and NFS.)
-        guard var entry = try readEntry(folderPaths), entry.list.logID != 0, entry.list.isInOrder else { return nil }
-        if let log = entry.log, log.torn || log.changes >= UIDListLog.maxChanges || log.validLength >= UIDListLog.maxAppendBytes { return nil }
-
-        // Opened before any rename, so a log that is not as read sends us the long way
-        // while nothing has changed yet.
-        let logPath = folderPaths.uidListLog
-        var appendTo: Int32?
-        if let log = entry.log {
-            let fd = try storage { () throws(SharedTreeError) in try Posix.open(logPath, O_WRONLY | O_APPEND) }
-            guard let status = try? Posix.fstat(fd, path: logPath), FolderChangeToken.Stamp(status) == log.stamp else {
-                Posix.closeQuietly(fd)
-                return nil
-            }
-            appendTo = fd
-        }
-        defer { if let appendTo { Posix.closeQuietly(appendTo) } }
-
-        var toucher = LockToucher(lock: lock)
-        var highestModSeq = entry.list.highestModSeq
-        var changes: [UIDListLog.Change] = []
-        var failed: [UInt32] = []
-        var remaining: [UInt32] = []
-        loop: for (position, uid) in wanted.enumerated() {
-            guard let index = entry.list.index(ofUID: uid) else { continue }
-            let old = entry.list.entries[index]
-            switch change.outcome(for: old) {
-            case .unchanged: continue
-            case .failed: failed.append(uid)
-            case .changed(let info, let keywords):
-                if info != old.info {
-                    do throws(SharedTreeError) {
-                        try Posix.rename(
-                            PathUtil.join(folderPaths.cur, MaildirFileName.curName(base: old.base, info: old.info)),
-                            PathUtil.join(folderPaths.cur, MaildirFileName.curName(base: old.base, info: info)))
-                    } catch {
-                        guard error.isNotFound else { throw .storage(error) }
-                        remaining = Array(wanted[position...])
-                        break loop
-                    }
-                }
-                highestModSeq += 1
-                changes.append(UIDListLog.Change(uid: uid, modSeq: highestModSeq, info: info, keywords: keywords))
-                try toucher.touchIfDue()
-            }
-        }
-        if !changes.isEmpty {
-            // Flag changes are not made durable (no fsync of cur/ or of the log), as Dovecot
-            // does not: a crash of the file server can undo the last ones, which loses no
-            // message (the next locked sync takes the flags from the file names).
-            let record = UIDListLog.record(changes)
-            let logID = entry.list.logID
-            let before = entry.log
-            let after = try storage { () throws(SharedTreeError) -> UIDListLogState? in
-                try lock.verify()
-                if let appendTo {
-                    try Posix.writeAll(appendTo, record, path: logPath)
-                } else {
-                    try AtomicFile.write(UIDListLog.header(logID: logID) + record, to: logPath, mode: Self.fileMode, durable: false)
-                }
-                guard let status = try Posix.freshStatus(logPath, directory: false) else { return nil }
-                return UIDListLogState(
-                    stamp: FolderChangeToken.Stamp(status), logID: logID,
-                    validLength: (before?.validLength ?? UIDListLog.header(logID: logID).count) + record.count,
-                    records: (before?.records ?? 0) + 1, changes: (before?.changes ?? 0) + changes.count, torn: false)
-            }
-            // Under the lock nobody else changes the log: what is there is the list as read
-            // plus this record. The cached copy is changed in place (our own reference let go
-            // first, so its arrays are not copied whole); when the cache no longer has it, or
-            // the log could not be stated, the list and log are read again from the files.
-            let listed = (stamp: entry.stamp, log: entry.log)
-            entry = UIDListCache.Entry(stamp: listed.stamp, list: UIDList(uidValidity: 1), log: nil)
-            if let after, let updated = UIDListCache.shared.apply(changes, log: after, at: folderPaths.uidList, ifAt: listed) {
-                entry = updated
-            } else {
-                UIDListCache.shared.forget(folderPaths.uidList)
-                guard let reread = try readEntry(folderPaths) else {
-                    throw .storage(.malformedFile(path: folderPaths.uidList, reason: "it vanished while the folder was locked"))
-                }
-                entry = reread
-            }
-        }
-        let snapshot = listedSnapshot(folderPaths, &entry, token: token)
-        return (StoreResult(snapshot: snapshot, changed: changes.map(\.uid), failed: failed), remaining)
-    }
-
-    /// `store` the long way: a locked sync (which reads `cur/`), the renames, and the list
-    /// written whole.
-    func storeByRewrite(_ folderPaths: FolderPaths, lock: LockFile, token: FolderChangeToken, uids wanted: Set<UInt32>, _ change: FlagChange) throws(MailStoreError) -> StoreResult {
-        var state = try syncLocked(folderPaths, lock: lock)
-        var toucher = LockToucher(lock: lock)
-        var changed: [UInt32] = []
-        var failed: [UInt32] = []
-        for index in state.list.entries.indices where wanted.contains(state.list.entries[index].uid) {
-            let entry = state.list.entries[index]
-            guard case .changed(let info, let sortedKeywords) = change.outcome(for: entry) else {
-                if case .failed = change.outcome(for: entry) { failed.append(entry.uid) }
-                continue
-            }
-            if info != entry.info {
-                guard let oldName = state.names[entry.base] else { continue }
-                let newName = MaildirFileName.curName(base: entry.base, info: info)
-                do throws(SharedTreeError) {
-                    try Posix.rename(PathUtil.join(folderPaths.cur, oldName), PathUtil.join(folderPaths.cur, newName))
-                } catch {
-                    // Moved or removed by another program meanwhile: the next sync sees it.
-                    guard error.isNotFound else { throw .storage(error) }
+            var state = try syncLocked(folderPaths, lock: lock)
+            var toucher = LockToucher(lock: lock)
+            var changed: [UInt32] = []
+            var failed: [UInt32] = []
+            for index in state.list.entries.indices where wanted.contains(state.list.entries[index].uid) {
+                let entry = state.list.entries[index]
+                if let unchangedSince, entry.modSeq > unchangedSince {
+                    failed.append(entry.uid)
                     continue
                 }
-                state.names[entry.base] = newName
+                var info = entry.info
+                var newKeywords = Set(entry.keywords)
+                switch operation {
+                case .add:
+                    info.flags.formUnion(flags)
+                    newKeywords.formUnion(keywordSet)
+                case .remove:
+                    info.flags.subtract(flags)
+                    newKeywords.subtract(keywordSet)
+                case .replace:
+                    info.flags = flags
+                    newKeywords = keywordSet
+                }
+                if newKeywords.count > Keywords.maxPerMessage {
+                    // Left alone, like a message that failed UNCHANGEDSINCE: the rest go on.
+                    failed.append(entry.uid)
+                    continue
+                }
+                let sortedKeywords = newKeywords.sorted()
+                if info == entry.info && sortedKeywords == entry.keywords { continue }
+                if info != entry.info {
+                    guard let oldName = state.names[entry.base] else { continue }
+                    let newName = MaildirFileName.curName(base: entry.base, info: info)
+                    do throws(SharedTreeError) {
+                        try Posix.rename(PathUtil.join(folderPaths.cur, oldName), PathUtil.join(folderPaths.cur, newName))
+                    } catch {
+                        // Moved or removed by another program meanwhile: the next sync sees it.
+                        guard error.isNotFound else { throw .storage(error) }
+                        continue
+                    }
+                    state.names[entry.base] = newName
+                }
+                state.list.highestModSeq += 1
+                state.list.entries[index].info = info
+                state.list.entries[index].keywords = sortedKeywords
+                state.list.entries[index].modSeq = state.list.highestModSeq
+                state.dirty = true
+                changed.append(entry.uid)
+                try toucher.touchIfDue()
             }
-            state.list.highestModSeq += 1
-            state.list.entries[index].info = info
-            state.list.entries[index].keywords = sortedKeywords
-            state.list.entries[index].modSeq = state.list.highestModSeq
-            state.dirty = true
-            changed.append(entry.uid)
-            try toucher.touchIfDue()
+            // Flag changes are not made durable (no fsync of cur/ or of the list), as Dovecot
+            // does not: a crash of the file server can undo the last ones, which loses no
+            // message; a sync that also gave new messages UIDs is still made durable.
+            try commit(&state, lock: lock, durable: false)
+            return StoreResult(snapshot: state.snapshot(token: token), changed: changed, failed: failed)
         }
-        // Flag changes are not made durable (no fsync of cur/ or of the list), as Dovecot
-        // does not: a crash of the file server can undo the last ones, which loses no
-        // message; a sync that also gave new messages UIDs is still made durable.
-        try commit(&state, lock: lock, durable: false)
-        return StoreResult(snapshot: state.snapshot(token: token), changed: changed, failed: failed)
     }
 
     // MARK: - Expunge
@@ -824,7 +655,6 @@ public struct MailStore: Sendable {
         var new: String { PathUtil.join(directory, "new") }
         var tmp: String { PathUtil.join(directory, "tmp") }
         var uidList: String { PathUtil.join(directory, UIDList.fileName) }
-        var uidListLog: String { PathUtil.join(directory, UIDListLog.fileName) }
     }
 
     struct PreparedMessage {
@@ -848,7 +678,12 @@ public struct MailStore: Sendable {
         var loadedUIDValidity: UInt32 = 0
 
         func snapshot(token: FolderChangeToken) -> FolderSnapshot {
-            let messages = list.entries.map { entry in StoredMessage(listed: entry, fileName: names[entry.base]) }
+            let messages = list.entries.map { entry in
+                StoredMessage(
+                    uid: entry.uid, modSeq: entry.modSeq, flags: entry.info.flags, keywords: entry.keywords,
+                    fileName: names[entry.base] ?? MaildirFileName.curName(base: entry.base, info: entry.info),
+                    size: entry.size, virtualSize: entry.virtualSize)
+            }
             return FolderSnapshot(
                 folder: folder, uidValidity: list.uidValidity, uidNext: list.uidNext, highestModSeq: list.highestModSeq,
                 messages: messages, token: token, expungeFloor: list.expungeFloor, expunged: list.expunged)
@@ -942,16 +777,6 @@ public struct MailStore: Sendable {
             for sub in [folderPaths.cur, folderPaths.new, folderPaths.tmp] {
                 try Posix.mkdir(sub, mode: Self.directoryMode)
             }
-        }
-    }
-
-    /// The UID list as last written, with its log, as the cache keeps it; nil when there is none.
-    func readEntry(_ folderPaths: FolderPaths) throws(MailStoreError) -> UIDListCache.Entry? {
-        let (read, entry) = try storage { () throws(SharedTreeError) in try UIDListRead.readWithLog(folderPaths.uidList) }
-        switch read {
-        case .missing: return nil
-        case .parsed: return entry
-        case .unreadable(_, let error): throw .storage(error)
         }
     }
 
@@ -1217,22 +1042,15 @@ public struct MailStore: Sendable {
     /// Writes the list when it changed. `durable: false` skips the fsyncs unless the list
     /// gives out UIDs (or a UIDVALIDITY) it did not have on disk: a UID handed out must never
     /// be handed out again after a crash.
-    ///
-    /// The list written holds every change of the folder's change log (the state was read
-    /// with the log applied): it gets a new log id, so readers ignore the old log from the
-    /// rename on, and the old log is removed after it.
     func commit(_ state: inout SyncState, lock: LockFile, durable: Bool = true) throws(MailStoreError) {
         guard state.dirty else { return }
-        state.list.logID = UIDListLog.newLogID()
         let bytes = state.list.encoded()
         let mustLast = durable || state.list.uidNext != state.loadedUIDNext || state.list.uidValidity != state.loadedUIDValidity
-        let folderPaths = paths(state.folder)
-        let path = folderPaths.uidList
+        let path = paths(state.folder).uidList
         try storage { () throws(SharedTreeError) in
             try lock.verify()
             UIDListCache.shared.forget(path)
             try AtomicFile.write(bytes, to: path, mode: Self.fileMode, durable: mustLast)
-            _ = try Posix.unlinkIfPresent(folderPaths.uidListLog)
             // Under the lock nobody else replaces the file: what is there now is this list,
             // so the next read (ours or another session's on this node) needs no parse.
             if let status = try Posix.freshStatus(path, directory: false) {

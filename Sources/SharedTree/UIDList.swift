@@ -4,7 +4,7 @@
 ///
 /// Format (text, one record per line, fields separated by one space):
 /// ```
-/// svcpkg-uidlist 1 uidvalidity=<n> uidnext=<n> highestmodseq=<n> expungefloor=<n> [logid=<n>]
+/// svcpkg-uidlist 1 uidvalidity=<n> uidnext=<n> highestmodseq=<n> expungefloor=<n>
 /// <uid> <modseq> <flag letters or -> <size> <virtual size or -> <base name> [<keyword> ...]
 /// x <uid>[-<uid>] <modseq>
 /// ```
@@ -14,9 +14,7 @@
 /// lock build a snapshot, and lets `sync` notice flags changed by mutt and give them a
 /// MODSEQ). `x` lines are the expunge log for QRESYNC (RFC 7162 §3.2.5): every expunge
 /// with a MODSEQ above `expungefloor` is listed; older ones were trimmed to keep the log
-/// bounded. `logid` names the flag change log that belongs to this list (`UIDListLog`,
-/// `svcpkg-uidlist.log`): the folder's state is this list with that log applied. Every header
-/// field is a decimal number, so readers that do not know a field skip it.
+/// bounded.
 struct UIDList: Sendable, Equatable {
     static let fileName = "svcpkg-uidlist"
     static let magic = "svcpkg-uidlist"
@@ -47,8 +45,6 @@ struct UIDList: Sendable, Equatable {
     var highestModSeq: UInt64
     /// Every expunge with a MODSEQ above this is in `expunged`.
     var expungeFloor: UInt64
-    /// The id of the change log that applies to this list (`UIDListLog`); 0: none.
-    var logID: UInt64
     var entries: [Entry]
     /// In the order recorded (ascending MODSEQ).
     var expunged: [ExpungeRecord]
@@ -58,7 +54,6 @@ struct UIDList: Sendable, Equatable {
         self.uidNext = 1
         self.highestModSeq = 1
         self.expungeFloor = 0
-        self.logID = 0
         self.entries = []
         self.expunged = []
     }
@@ -79,32 +74,15 @@ struct UIDList: Sendable, Equatable {
     // MARK: - Encoding
 
     func encoded() -> [UInt8] {
-        var header = "\(Self.magic) \(Self.version) uidvalidity=\(uidValidity) uidnext=\(uidNext) highestmodseq=\(highestModSeq) expungefloor=\(expungeFloor)"
-        if logID != 0 { header += " logid=\(logID)" }
-        var out = Array((header + "\n").utf8)
+        var out = "\(Self.magic) \(Self.version) uidvalidity=\(uidValidity) uidnext=\(uidNext) highestmodseq=\(highestModSeq) expungefloor=\(expungeFloor)\n"
         out.reserveCapacity(64 + entries.count * 100 + expunged.count * 16)
-        let space = UInt8(ascii: " "), dash = UInt8(ascii: "-"), newline = UInt8(ascii: "\n")
         for entry in entries {
-            UIDListLog.appendDecimal(UInt64(entry.uid), to: &out)
-            out.append(space)
-            UIDListLog.appendDecimal(entry.modSeq, to: &out)
-            out.append(space)
-            if entry.info.flags.isEmpty && entry.info.otherLetters.isEmpty {
-                out.append(dash)
-            } else {
-                out += entry.info.letters.utf8
-            }
-            out.append(space)
-            UIDListLog.appendDecimal(UInt64(clamping: entry.size), to: &out)
-            out.append(space)
-            if let virtualSize = entry.virtualSize { UIDListLog.appendDecimal(UInt64(clamping: virtualSize), to: &out) } else { out.append(dash) }
-            out.append(space)
-            Self.appendEscapedBase(entry.base, to: &out)
-            for keyword in entry.keywords {
-                out.append(space)
-                out += keyword.utf8
-            }
-            out.append(newline)
+            let letters = entry.info.letters
+            out += "\(entry.uid) \(entry.modSeq) \(letters.isEmpty ? "-" : letters) \(entry.size) "
+            out += entry.virtualSize.map(String.init) ?? "-"
+            out += " " + Self.escapeBase(entry.base)
+            for keyword in entry.keywords { out += " " + keyword }
+            out += "\n"
         }
         var index = 0
         while index < expunged.count {
@@ -115,10 +93,10 @@ struct UIDList: Sendable, Equatable {
                 last = expunged[next].uid
                 next += 1
             }
-            out += (last == first.uid ? "x \(first.uid) \(first.modSeq)\n" : "x \(first.uid)-\(last) \(first.modSeq)\n").utf8
+            out += last == first.uid ? "x \(first.uid) \(first.modSeq)\n" : "x \(first.uid)-\(last) \(first.modSeq)\n"
             index = next
         }
-        return out
+        return Array(out.utf8)
     }
 
     /// Parses a list; `path` is for the error message. Order and uniqueness are not
@@ -153,7 +131,6 @@ struct UIDList: Sendable, Equatable {
         list.uidNext = next
         list.highestModSeq = highest
         list.expungeFloor = values["expungefloor"] ?? 0
-        list.logID = values["logid"] ?? 0
         var lineNumber = 1
         for line in lines {
             lineNumber += 1
@@ -208,7 +185,9 @@ struct UIDList: Sendable, Equatable {
 
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
 
-    static func appendEscapedBase(_ base: String, to out: inout [UInt8]) {
+    static func escapeBase(_ base: String) -> String {
+        guard base.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "%") }) else { return base }
+        var out: [UInt8] = []
         for byte in base.utf8 {
             if byte <= 0x20 || byte == 0x7F || byte == UInt8(ascii: "%") {
                 out += [UInt8(ascii: "%"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0x0F)]]
@@ -216,6 +195,7 @@ struct UIDList: Sendable, Equatable {
                 out.append(byte)
             }
         }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func unescapeBase(_ text: String) -> String? {

@@ -315,25 +315,6 @@ final class MailStoreProcessTests: XCTestCase {
         }
         let elapsed = Date().timeIntervalSince(started)
 
-        // Before anything syncs: the lists with their change logs, read without a lock by the
-        // checker, which last read them before the workers started, name every file as it is in cur/ (the
-        // mutators' flag changes are in the file names and in the logs alike).
-        for name in ["INBOX", "Moved"] {
-            let written = try XCTUnwrap(try store.readSnapshot(try folder(name)))
-            var files: [String: String] = [:]
-            for file in try listing(store.directory(of: try folder(name)) + "/cur") where !file.hasPrefix(".") {
-                files[MaildirFileName(file).base] = file
-            }
-            var compared = 0
-            for message in written.messages {
-                guard let file = files[message.baseName] else { continue }
-                XCTAssertEqual(message.fileName, file, "\(name) UID \(message.uid)")
-                XCTAssertLessThanOrEqual(message.modSeq, written.highestModSeq)
-                compared += 1
-            }
-            print("torture: \(name): \(compared) listed messages match their files")
-        }
-
         var accepted = Set<String>()
         var expunged = Set<String>()
         var operations = 0

@@ -227,9 +227,9 @@ final class MailStoreTests: XCTestCase {
         XCTAssertGreaterThan(one.modSeq, synced.highestModSeq)
         XCTAssertNotEqual(result.snapshot.message(uid: 1)?.modSeq, result.snapshot.message(uid: 2)?.modSeq, "one MODSEQ per changed message")
         XCTAssertTrue(FileManager.default.fileExists(atPath: inbox("cur/" + one.fileName)))
-        // The change is one record of the change log beside the list.
-        let log = try String(contentsOfFile: inbox("svcpkg-uidlist.log"), encoding: .utf8)
-        XCTAssertTrue(log.contains("\n1 \(one.modSeq) FS $Label1\n"), log)
+        let list = try String(contentsOfFile: inbox("svcpkg-uidlist"), encoding: .utf8)
+        XCTAssertTrue(list.contains(" FS \(one.size) "), list)
+        XCTAssertTrue(list.contains(" $Label1\n"), list)
 
         // Storing what is already there changes nothing.
         XCTAssertEqual(try store.store(.inbox, uids: [1], .add, flags: [.seen]).changed, [])
@@ -564,7 +564,7 @@ final class MailStoreTests: XCTestCase {
         for sub in ["new", "cur"] { try setModificationTime(inbox(sub), secondsAgo: 10) }
         let settled = try store.changeToken(.inbox)
         _ = try fixture.store(node: "node-b").store(.inbox, uids: [synced.messages[0].uid], .add, keywords: ["k"])
-        XCTAssertTrue(settled.needsSync(current: try store.changeToken(.inbox)), "a store appends to the change log")
+        XCTAssertTrue(settled.needsSync(current: try store.changeToken(.inbox)), "a commit changes the UID list")
         XCTAssertEqual(assertThrowsMailStoreError { () throws(MailStoreError) in try store.changeToken(try folder("Missing")) },
                        .folderNotFound(user: "alice@example.test", folder: "Missing"))
     }

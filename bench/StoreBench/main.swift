@@ -1,9 +1,8 @@
 // Shared-tree store benchmark (issue 3): deliveries per second into one mailbox and into
-// 1,000 mailboxes from 1 and 3 processes (each process stands for a node), the cost of a
-// change poll and of a no-change sync on a 100,000-message folder, and of a one-message
-// flag change there (the writer's store, and another process picking it up).
+// 1,000 mailboxes from 1 and 3 processes (each process stands for a node), and the cost of
+// a change poll and of a no-change sync on a 100,000-message folder.
 //
-//   swift run -c release svcpkg-bench-store [--root DIR] [--messages N] [--poll-messages N] [--stores N] [--only-store] [--keep] [--reuse]
+//   swift run -c release svcpkg-bench-store [--root DIR] [--messages N] [--poll-messages N]
 //
 // Workers are real processes: this binary re-runs itself with `worker ...` arguments.
 import Foundation
@@ -35,40 +34,6 @@ if arguments.count > 1 && arguments[1] == "worker" {
     let stores = try (0..<mailboxes).map { try store(root: root, mailbox: $0, node: node) }
     for index in 0..<count {
         try stores[(first + index) % mailboxes].deliver(message(first + index))
-    }
-    exit(0)
-}
-
-/// Lines from a pipe, for talking to the `reader` worker.
-struct FileHandleLines {
-    let handle: FileHandle
-    var buffer: [UInt8] = []
-    init(_ handle: FileHandle) { self.handle = handle }
-    mutating func next() -> String? {
-        while true {
-            if let newline = buffer.firstIndex(of: 10) {
-                let line = String(decoding: buffer[..<newline], as: UTF8.self)
-                buffer.removeFirst(newline + 1)
-                return line
-            }
-            let chunk = handle.availableData
-            if chunk.isEmpty { return nil }
-            buffer += chunk
-        }
-    }
-}
-
-// reader ROOT: another node. Syncs user0's INBOX once, says "ready", then for every line
-// on stdin syncs again and answers "<milliseconds> <HIGHESTMODSEQ>".
-if arguments.count > 1 && arguments[1] == "reader" {
-    let reader = try store(root: arguments[2], mailbox: 0, node: "n2")
-    _ = try reader.sync(.inbox)
-    FileHandle.standardOutput.write(Data("ready\n".utf8))
-    while readLine() != nil {
-        let start = Date()
-        let snapshot = try reader.sync(.inbox)
-        let line = String(format: "%.3f", Date().timeIntervalSince(start) * 1e3) + " \(snapshot.highestModSeq)\n"
-        FileHandle.standardOutput.write(Data(line.utf8))
     }
     exit(0)
 }
@@ -112,23 +77,20 @@ func deliveries(processes: Int, mailboxes: Int) throws -> Double {
 print("svcpkg store benchmark: \(total) messages of 2 KiB per delivery run, root \(base)")
 func row(_ label: String, _ value: String) { print(label.padding(toLength: 46, withPad: " ", startingAt: 0) + value) }
 row("case", "result")
-for (processes, mailboxes) in arguments.contains("--only-store") ? [] : [(1, 1), (3, 1), (1, 1000), (3, 1000)] {
+for (processes, mailboxes) in [(1, 1), (3, 1), (1, 1000), (3, 1000)] {
     let rate = try deliveries(processes: processes, mailboxes: mailboxes)
     row("deliver: \(processes) process(es) -> \(mailboxes) mailbox(es)", String(format: "%.0f msg/s", rate))
 }
 
 // Change poll on a large folder: build it once (deliver + one sync), then time polls.
-// `--keep` leaves the tree behind; `--reuse` takes a big folder left by an earlier `--keep`
-// run with the same --root (its message count may be a few above --poll-messages).
-let reuse = arguments.contains("--reuse") && FileManager.default.fileExists(atPath: base + "/poll/mail")
-let pollRoot = reuse ? base + "/poll" : try freshRoot("poll")
+let pollRoot = try freshRoot("poll")
 let big = try store(root: pollRoot, mailbox: 0, node: "n1")
 let built = Date()
-if !reuse { for index in 0..<pollMessages { try big.deliver(message(index, size: 512)) } }
+for index in 0..<pollMessages { try big.deliver(message(index, size: 512)) }
 let firstSync = Date()
 let firstSnapshot = try big.sync(.inbox)
 let syncSeconds = Date().timeIntervalSince(firstSync)
-precondition(reuse ? firstSnapshot.messages.count >= pollMessages : firstSnapshot.messages.count == pollMessages)
+precondition(firstSnapshot.messages.count == pollMessages)
 // A token taken within 1 s of a change counts as "maybe changed again in the same tick"
 // (as Dovecot treats directory mtimes), so settle, then take the snapshot polls compare with.
 Thread.sleep(forTimeInterval: 1.2)
@@ -147,49 +109,4 @@ row("change poll after a delivery", String(format: "%.1f µs (noticed: %@)", Dat
 start = Date()
 let resynced = try big.sync(.inbox)
 row("sync picking up 1 new of \(resynced.messages.count)", String(format: "%.1f ms", Date().timeIntervalSince(start) * 1e3))
-
-// One message's flags on the big folder (IMAP `UID STORE n +FLAGS (\Seen)`, web-mail
-// opening a message): the writer's `store`, then another node (a `reader` process with
-// its own list cache) picking the change up with a sync. Median of `--stores` runs, each
-// on a different message; `--only-store` skips the delivery runs above.
-let storeRuns = Int(option("--stores", "21")) ?? 21
-func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-let readerProcess = Process()
-readerProcess.executableURL = URL(fileURLWithPath: executable)
-readerProcess.arguments = ["reader", pollRoot]
-let toReader = Pipe(), fromReader = Pipe()
-readerProcess.standardInput = toReader
-readerProcess.standardOutput = fromReader
-try readerProcess.run()
-var readerOutput = FileHandleLines(fromReader.fileHandleForReading)
-precondition(readerOutput.next() == "ready")
-@MainActor func askReader() -> (ms: Double, highest: UInt64) {
-    toReader.fileHandleForWriting.write(Data("sync\n".utf8))
-    let fields = (readerOutput.next() ?? "").split(separator: " ")
-    return (Double(fields.first ?? "") ?? .nan, UInt64(fields.last ?? "") ?? 0)
-}
-var storeTimes: [Double] = []
-var pickupTimes: [Double] = []
-// Kept from one store to the next, as an IMAP session keeps its last snapshot: a change
-// then has to copy the snapshot's message array rather than change it in place.
-var held: [FolderSnapshot] = [resynced]
-for run in 0..<storeRuns {
-    let uid = resynced.messages[(run * 4_999) % resynced.messages.count].uid
-    start = Date()
-    // A message already \Seen (a reused folder) has it taken away instead.
-    let operation: StoreOperation = resynced.message(uid: uid)?.flags.contains(.seen) == true ? .remove : .add
-    let result = try big.store(.inbox, uids: [uid], operation, flags: .seen)
-    storeTimes.append(Date().timeIntervalSince(start) * 1e3)
-    precondition(result.changed == [uid], "STORE changed \(result.changed), wanted [\(uid)]")
-    held = [result.snapshot]
-    let answer = askReader()
-    precondition(answer.highest == result.snapshot.highestModSeq, "the other node missed the change")
-    pickupTimes.append(answer.ms)
-}
-row("store \\Seen on 1 of \(resynced.messages.count) (median of \(storeRuns))", String(format: "%.1f ms (min %.1f, max %.1f)", median(storeTimes), storeTimes.min()!, storeTimes.max()!))
-row("other process's sync picking it up (median)", String(format: "%.1f ms (min %.1f, max %.1f)", median(pickupTimes), pickupTimes.min()!, pickupTimes.max()!))
-Thread.sleep(forTimeInterval: 1.2)
-row("other process's sync >1 s later, nothing new", String(format: "%.1f ms", askReader().ms))
-toReader.fileHandleForWriting.closeFile()
-readerProcess.waitUntilExit()
-if !arguments.contains("--keep") { try? FileManager.default.removeItem(atPath: base) }
+try? FileManager.default.removeItem(atPath: base)
